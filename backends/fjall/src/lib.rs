@@ -1,0 +1,303 @@
+//! fsmstore engine on [fjall](https://crates.io/crates/fjall) 3.
+//!
+//! One fjall `Database` in the subdirectory `fjall/` of the store directory (the store
+//! directory itself also holds fsmstore's marker file), with two keyspaces: `data` and
+//! `meta`. Every commit is ONE fjall write batch spanning both keyspaces, so a crash
+//! leaves all of it or none: fjall journals a batch between a start and an end marker
+//! with a checksum, and recovery drops an unterminated tail batch.
+//!
+//! # Durability
+//!
+//! fjall writes every batch to its journal; a batch's `PersistMode` says how far the
+//! journal is pushed before the commit returns.
+//!
+//! | | fjall call |
+//! |---|---|
+//! | Sync apply | batch committed with `PersistMode::SyncAll`: the journal's buffer is written to the OS and the journal file is `fsync`ed |
+//! | NoSync apply | batch committed with `PersistMode::Buffer`, fjall's default: the journal's buffer is written to the OS per batch, no `fsync` (manual journal persist stays off) |
+//! | checkpoint | a `SyncAll` commit, or `Database::persist(PersistMode::SyncAll)` when there is nothing to write: `fsync`s the active journal, which holds every earlier buffered batch; journals rotated out earlier were `fsync`ed when they were sealed |
+//! | after kill -9 in NoSync | **kept**: every returned batch is already in the OS's page cache; only a power loss or OS crash can lose NoSync work |
+//!
+//! `SyncAll` (`fsync`) rather than `SyncData` (`fdatasync`): on Linux `fdatasync` also
+//! flushes the file size and block allocation that reading the journal back needs, so it
+//! would do, but the difference is only timestamps and `fsync` leaves no doubt elsewhere.
+//!
+//! # Delete-prefix
+//!
+//! fjall has no range or prefix delete. A commit is first reduced to one final state per
+//! key (a put or a delete) in op order; a `DeletePrefix` op marks deleted every key of
+//! the prefix that the commit has touched so far and every key of the prefix in the
+//! committed `data` keyspace (found by a prefix scan of a snapshot), except those under
+//! `exclude`. A later put in the same commit overrides that delete. The scan is safe
+//! because the store serialises commits, so nothing else writes between the scan and
+//! the batch. The cost is one key read and one tombstone per deleted key.
+//!
+//! The reduction also means a key appears at most once in a fjall batch: every item of
+//! a batch shares one sequence number, and fjall documents no order between two items
+//! of one batch for the same key.
+//!
+//! # Reads
+//!
+//! Every read goes through a fjall snapshot (`Database::snapshot`), which only sees
+//! batches that finished committing: a concurrent reader never sees half a batch, and a
+//! prefix scan is one consistent view. (`Keyspace::get` and `Keyspace::prefix` read at
+//! the newest sequence number, which includes a batch still being applied.)
+//! `scan_prefix` returns a `Vec`.
+//!
+//! # Close
+//!
+//! The store calls [`RawEngine::sync`] before dropping the engine, so every commit is
+//! durable at a clean shutdown. Dropping the fjall `Database` stops and joins its
+//! background flush and compaction threads, and fjall `fsync`s the journal again when
+//! it is dropped; nothing else is needed.
+//!
+//! # Limits and errors
+//!
+//! fjall keys are at most 65 535 bytes and values at most 4 GiB; a longer key or value is
+//! [`Error::InvalidArgument`] and nothing of the commit is written. fjall's decode,
+//! checksum, version and journal-recovery errors are [`Error::Corruption`]; OS errors
+//! are [`Error::Io`] (a short read, which only a truncated file causes, is
+//! [`Error::Corruption`]); the rest (a poisoned database after a failed `fsync`, the
+//! database locked by another process) are [`Error::Backend`].
+//!
+//! A damaged journal is not an error: fjall's only recovery mode drops the journal from
+//! its first bad batch on (a torn tail after a crash looks the same). Whole commits are
+//! lost, never part of one, so the data and the applied index still agree.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use engine_api::{Commit, Config, Durability, Error, OpRef, RawEngine, Result, deleted_by_prefix};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, UserKey};
+
+/// The fjall engine's store type.
+pub type FjallStore = engine_api::Store<FjallEngine>;
+
+/// The subdirectory of the store directory that holds the fjall database.
+const DATABASE_DIR: &str = "fjall";
+
+/// fjall stores a key's length in 16 bits.
+const MAX_KEY_LEN: usize = u16::MAX as usize;
+
+/// fjall stores a value's length in 32 bits.
+const MAX_VALUE_LEN: u64 = u32::MAX as u64;
+
+/// The fjall engine: see the crate docs.
+pub struct FjallEngine {
+    db: Database,
+    data: Keyspace,
+    meta: Keyspace,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for FjallEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallEngine")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One commit reduced to the final state of each key it touches: `Some(value)` for a
+/// put, `None` for a delete.
+type Changes<'a> = BTreeMap<UserKey, Option<&'a [u8]>>;
+
+impl FjallEngine {
+    /// The path of the fjall database (a subdirectory of the store directory).
+    pub fn database_path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_one(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Bytes>> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            // fjall cannot hold such a key (and asserts on it), so it is absent.
+            return Ok(None);
+        }
+        let value = self.db.snapshot().get(keyspace, key).map_err(map_error)?;
+        Ok(value.map(|value| Bytes::copy_from_slice(&value)))
+    }
+
+    /// Adds to `changes` a delete of every data key that `DeletePrefix { prefix, exclude }`
+    /// removes at this point of the commit.
+    fn delete_prefix(
+        &self,
+        changes: &mut Changes<'_>,
+        prefix: &[u8],
+        exclude: Option<&[u8]>,
+    ) -> Result<()> {
+        for (key, change) in
+            changes.range_mut::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+        {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if deleted_by_prefix(key, prefix, exclude) {
+                *change = None;
+            }
+        }
+        if prefix.len() > MAX_KEY_LEN {
+            return Ok(());
+        }
+        // The store serialises commits, so this view is the committed state the batch
+        // applies to.
+        for entry in self.db.snapshot().prefix(&self.data, prefix) {
+            let key = entry.key().map_err(map_error)?;
+            if deleted_by_prefix(&key, prefix, exclude) {
+                changes.insert(key, None);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RawEngine for FjallEngine {
+    const NAME: &'static str = "fjall";
+
+    fn open(dir: &Path, _config: &Config) -> Result<Self> {
+        let path = dir.join(DATABASE_DIR);
+        let db = Database::builder(&path).open().map_err(map_error)?;
+        let data = db
+            .keyspace("data", KeyspaceCreateOptions::default)
+            .map_err(map_error)?;
+        let meta = db
+            .keyspace("meta", KeyspaceCreateOptions::default)
+            .map_err(map_error)?;
+        Ok(Self {
+            db,
+            data,
+            meta,
+            path,
+        })
+    }
+
+    fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()> {
+        let mut data = Changes::new();
+        let mut meta = Changes::new();
+        for op in commit.ops() {
+            match op {
+                OpRef::Put { key, value } => {
+                    data.insert(checked_key(key)?, Some(checked_value(value)?));
+                }
+                OpRef::Delete { key } => {
+                    data.insert(checked_key(key)?, None);
+                }
+                OpRef::DeletePrefix { prefix, exclude } => {
+                    self.delete_prefix(&mut data, prefix, exclude)?;
+                }
+                OpRef::PutMeta { name, value } => {
+                    meta.insert(checked_key(name)?, Some(checked_value(value)?));
+                }
+                OpRef::DeleteMeta { name } => {
+                    meta.insert(checked_key(name)?, None);
+                }
+            }
+        }
+
+        if data.is_empty() && meta.is_empty() {
+            // fjall returns early from an empty batch without touching the journal, so
+            // the durability promised for earlier commits needs an explicit persist.
+            return match durability {
+                Durability::Durable => self.sync(),
+                Durability::Buffered => Ok(()),
+            };
+        }
+
+        let mode = match durability {
+            Durability::Durable => PersistMode::SyncAll,
+            Durability::Buffered => PersistMode::Buffer,
+        };
+        let mut batch = self.db.batch().durability(Some(mode));
+        for (keyspace, changes) in [(&self.data, data), (&self.meta, meta)] {
+            for (key, change) in changes {
+                match change {
+                    Some(value) => batch.insert(keyspace, key, value),
+                    None => batch.remove(keyspace, key),
+                }
+            }
+        }
+        batch.commit().map_err(map_error)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db.persist(PersistMode::SyncAll).map_err(map_error)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.read_one(&self.data, key)
+    }
+
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
+        self.read_one(&self.meta, name)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        if prefix.len() > MAX_KEY_LEN {
+            return Ok(Vec::new());
+        }
+        self.db
+            .snapshot()
+            .prefix(&self.data, prefix)
+            .map(|entry| {
+                let (key, value) = entry.into_inner().map_err(map_error)?;
+                Ok((Bytes::copy_from_slice(&key), Bytes::copy_from_slice(&value)))
+            })
+            .collect()
+    }
+}
+
+/// A key fjall accepts, copied for the batch; fjall asserts on anything else.
+fn checked_key(key: &[u8]) -> Result<UserKey> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(Error::invalid_argument(format!(
+            "fjall keys are 1 to {MAX_KEY_LEN} bytes long; got {} bytes",
+            key.len()
+        )));
+    }
+    Ok(UserKey::from(key))
+}
+
+/// A value fjall accepts; fjall asserts on anything longer.
+fn checked_value(value: &[u8]) -> Result<&[u8]> {
+    if u64::try_from(value.len()).is_ok_and(|len| len <= MAX_VALUE_LEN) {
+        Ok(value)
+    } else {
+        Err(Error::invalid_argument(format!(
+            "fjall values are at most {MAX_VALUE_LEN} bytes long; got {} bytes",
+            value.len()
+        )))
+    }
+}
+
+fn map_error(error: fjall::Error) -> Error {
+    use fjall::Error as E;
+    match error {
+        // `LsmError` is fjall's (doc-hidden) re-export of lsm-tree's error, which it wraps
+        // as `Storage`; naming it avoids a second, version-pinned dependency on lsm-tree.
+        E::Io(io) | E::Storage(fjall::LsmError::Io(io)) => map_io_error(io),
+        // Every other lsm-tree error is a damaged or unreadable file: a checksum,
+        // header, trailer, tag, version or decompression failure.
+        E::Storage(_)
+        | E::JournalRecovery(_)
+        | E::InvalidVersion(_)
+        | E::Decompress(_)
+        | E::InvalidTrailer
+        | E::InvalidTag(_)
+        | E::Unrecoverable => Error::Corruption(format!("fjall: {error:?}")),
+        other => Error::backend("fjall", other),
+    }
+}
+
+fn map_io_error(error: std::io::Error) -> Error {
+    match error.kind() {
+        // fjall reads with `read_exact`; running out of bytes means a truncated file.
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => {
+            Error::Corruption(format!("fjall: {error}"))
+        }
+        _ => Error::Io(error),
+    }
+}
+
+#[cfg(test)]
+mod tests;

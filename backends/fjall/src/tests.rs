@@ -1,0 +1,469 @@
+use std::path::Path;
+
+use engine_api::{Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+
+use crate::FjallStore;
+
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn open(dir: &Path, mode: SyncMode) -> engine_api::Result<FjallStore> {
+    FjallStore::open(dir, &Config::new(mode))
+}
+
+fn keys(store: &FjallStore, prefix: &str) -> engine_api::Result<Vec<String>> {
+    Ok(store
+        .scan_prefix(prefix.as_bytes())?
+        .into_iter()
+        .map(|(key, _)| String::from_utf8_lossy(&key).into_owned())
+        .collect())
+}
+
+fn put_all(store: &FjallStore, keys: &[&str]) -> engine_api::Result<()> {
+    let mut batch = WriteBatch::new();
+    for key in keys {
+        batch.put(key.to_string(), format!("value of {key}"));
+    }
+    store.write(&batch)
+}
+
+/// Copies every file of `from` into `to`, as a process killed right now would leave
+/// them for the next open (the OS's page cache included).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn reopen_keeps_data_meta_and_the_applied_index() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        batch.put("user/1", "alice").put_meta("schema", "v2");
+        store.apply(&batch, Some(7))?;
+        store.close()?;
+    }
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(store.get(b"user/1")?, Some(Bytes::from("alice")));
+    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
+    assert_eq!(store.applied_index()?, Some(7));
+    Ok(())
+}
+
+#[test]
+fn the_fjall_database_lives_beside_the_store_marker() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert!(dir.path().join(engine_api::MARKER_FILE).is_file());
+    assert_eq!(store.raw().database_path(), dir.path().join("fjall"));
+    assert!(store.raw().database_path().join("version").is_file());
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_removes_committed_keys_and_keys_put_earlier_in_the_same_commit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &["a/1", "a/2", "a/3", "ab", "b/1"])?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put("a/earlier", "x")
+        .delete("a/2")
+        .delete_prefix("a/", None)
+        .put("a/later", "y");
+    store.write(&batch)?;
+
+    assert_eq!(keys(&store, "a/")?, ["a/later"]);
+    assert_eq!(keys(&store, "")?, ["a/later", "ab", "b/1"]);
+    assert_eq!(store.get(b"a/earlier")?, None);
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_with_exclude_keeps_every_excluded_key_and_no_other() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &["t/1", "t/keep/1", "t/keep/2", "t/kee", "u/1"])?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put("t/keep/earlier", "x")
+        .put("t/earlier", "x")
+        .delete_prefix("t/", Some(Bytes::from("t/keep/")))
+        .put("t/later", "y");
+    store.write(&batch)?;
+
+    assert_eq!(
+        keys(&store, "")?,
+        ["t/keep/1", "t/keep/2", "t/keep/earlier", "t/later", "u/1"]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_put_after_a_delete_prefix_survives_a_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::NoSync)?;
+        put_all(&store, &["p/1", "p/2"])?;
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("p/", None).put("p/1", "again");
+        store.apply(&batch, Some(1))?;
+    }
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(
+        store.scan_prefix(b"p/")?,
+        [(Bytes::from("p/1"), Bytes::from("again"))]
+    );
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_of_a_large_range_removes_every_key() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    for i in 0..5_000 {
+        batch.put(format!("big/{i:05}"), vec![0u8; 64]);
+    }
+    store.apply(&batch, Some(1))?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("big/", Some(Bytes::from("big/0499")));
+    store.apply(&batch, Some(2))?;
+
+    let left = keys(&store, "big/")?;
+    assert_eq!(left.len(), 10);
+    assert!(left.iter().all(|key| key.starts_with("big/0499")));
+    Ok(())
+}
+
+#[test]
+fn delete_everything_keeps_meta_keys_and_the_applied_index() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("k", "v").put_meta("m", "kept");
+    store.apply(&batch, Some(3))?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("", None);
+    store.apply(&batch, Some(4))?;
+
+    assert_eq!(store.scan_prefix(b"")?, []);
+    assert_eq!(store.get_meta(b"m")?, Some(Bytes::from("kept")));
+    assert_eq!(store.applied_index()?, Some(4));
+    Ok(())
+}
+
+#[test]
+fn scans_never_return_meta_keys() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch
+        .put("d", "data")
+        .put_meta("d2", "meta")
+        .put_meta("m", "meta");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(
+        store.scan_prefix(b"")?,
+        [(Bytes::from("d"), Bytes::from("data"))]
+    );
+    assert_eq!(store.get(b"m")?, None);
+    assert_eq!(store.get_meta(b"d")?, None);
+    Ok(())
+}
+
+#[test]
+fn the_same_key_written_twice_in_one_commit_keeps_the_last_op() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::NoSync)?;
+        put_all(&store, &["deleted-then-put"])?;
+        let mut batch = WriteBatch::new();
+        batch
+            .put("put-twice", "first")
+            .put("put-twice", "second")
+            .put("put-then-deleted", "x")
+            .delete("put-then-deleted")
+            .delete("deleted-then-put")
+            .put("deleted-then-put", "back")
+            .put_meta("meta-twice", "first")
+            .put_meta("meta-twice", "second");
+        store.apply(&batch, Some(1))?;
+
+        // The bundled index is the commit's last op: it wins over an earlier write.
+        let mut batch = WriteBatch::new();
+        batch.put_meta(engine_api::APPLIED_INDEX_KEY, 99u64.to_le_bytes().to_vec());
+        store.apply(&batch, Some(2))?;
+
+        assert_eq!(store.get(b"put-twice")?, Some(Bytes::from("second")));
+        assert_eq!(store.get(b"put-then-deleted")?, None);
+        assert_eq!(store.get(b"deleted-then-put")?, Some(Bytes::from("back")));
+        assert_eq!(store.get_meta(b"meta-twice")?, Some(Bytes::from("second")));
+        assert_eq!(store.applied_index()?, Some(2));
+    }
+    // Replaying the journal gives the same answer.
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(store.get(b"put-twice")?, Some(Bytes::from("second")));
+    assert_eq!(store.get(b"put-then-deleted")?, None);
+    assert_eq!(store.get(b"deleted-then-put")?, Some(Bytes::from("back")));
+    assert_eq!(store.get_meta(b"meta-twice")?, Some(Bytes::from("second")));
+    assert_eq!(store.applied_index()?, Some(2));
+    Ok(())
+}
+
+#[test]
+fn a_key_too_long_for_fjall_is_rejected_and_nothing_is_written() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let long = vec![b'k'; u16::MAX as usize + 1];
+
+    let mut batch = WriteBatch::new();
+    batch.put("first", "x").put(long.clone(), "v");
+    assert!(matches!(
+        store.apply(&batch, Some(1)),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut batch = WriteBatch::new();
+    batch.put_meta(long.clone(), "v");
+    assert!(matches!(
+        store.write(&batch),
+        Err(Error::InvalidArgument(_))
+    ));
+
+    assert_eq!(store.get(b"first")?, None);
+    assert_eq!(store.applied_index()?, None);
+    assert_eq!(store.get(&long)?, None);
+    assert_eq!(store.scan_prefix(&long)?, []);
+
+    let longest = vec![b'k'; u16::MAX as usize];
+    let mut batch = WriteBatch::new();
+    batch.put(longest.clone(), "v").delete_prefix(long, None);
+    store.write(&batch)?;
+    assert_eq!(store.get(&longest)?, Some(Bytes::from("v")));
+    Ok(())
+}
+
+#[test]
+fn a_garbage_version_file_is_a_corruption_error_at_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    open(dir.path(), SyncMode::Sync)?.close()?;
+    let version = dir.path().join("fjall").join("version");
+
+    std::fs::write(&version, b"definitely not a fjall version header")?;
+    assert!(matches!(
+        open(dir.path(), SyncMode::Sync),
+        Err(Error::Corruption(_))
+    ));
+
+    std::fs::write(&version, b"FJ")?;
+    assert!(matches!(
+        open(dir.path(), SyncMode::Sync),
+        Err(Error::Corruption(_))
+    ));
+    Ok(())
+}
+
+/// A closed store whose `data` keyspace has been flushed to table files.
+fn store_with_tables(dir: &Path) -> TestResult {
+    let store = open(dir, SyncMode::Sync)?;
+    put_all(&store, &["a", "b", "c"])?;
+    store.raw().data.rotate_memtable_and_wait()?;
+    store.close()?;
+    Ok(())
+}
+
+fn table_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut tables = Vec::new();
+    for keyspace in std::fs::read_dir(dir.join("fjall").join("keyspaces"))? {
+        let folder = keyspace?.path().join("tables");
+        if folder.is_dir() {
+            for table in std::fs::read_dir(folder)? {
+                tables.push(table?.path());
+            }
+        }
+    }
+    Ok(tables)
+}
+
+#[test]
+fn a_garbage_or_truncated_table_file_is_a_corruption_error_at_open() -> TestResult {
+    for damage in ["garbage", "truncated", "bit flip"] {
+        let dir = tempfile::tempdir()?;
+        store_with_tables(dir.path())?;
+        let tables = table_files(dir.path())?;
+        assert!(!tables.is_empty());
+        for table in tables {
+            let mut bytes = std::fs::read(&table)?;
+            match damage {
+                "garbage" => bytes.fill(0xAB),
+                "truncated" => bytes.truncate(bytes.len() / 2),
+                _ => {
+                    let middle = bytes.len() / 2;
+                    if let Some(byte) = bytes.get_mut(middle) {
+                        *byte ^= 0xFF;
+                    }
+                }
+            }
+            std::fs::write(&table, bytes)?;
+        }
+        let opened = open(dir.path(), SyncMode::Sync);
+        assert!(
+            matches!(opened, Err(Error::Corruption(_))),
+            "{damage}: {opened:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn an_empty_table_file_is_a_typed_error_at_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    store_with_tables(dir.path())?;
+    for table in table_files(dir.path())? {
+        std::fs::write(&table, b"")?;
+    }
+    // fjall seeks to the trailer of the empty file and the OS answers EINVAL.
+    let opened = open(dir.path(), SyncMode::Sync);
+    assert!(
+        matches!(opened, Err(Error::Corruption(_) | Error::Io(_))),
+        "{opened:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_torn_journal_loses_whole_commits_and_data_agrees_with_the_index() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::NoSync)?;
+        for index in 1..=20u64 {
+            let mut batch = WriteBatch::new();
+            batch
+                .put(format!("k/{index:02}"), vec![b'v'; 100])
+                .put(format!("k/{index:02}/twin"), vec![b'w'; 100]);
+            store.apply(&batch, Some(index))?;
+        }
+        store.close()?;
+    }
+    let journal = dir.path().join("fjall").join("0.jnl");
+    let bytes = std::fs::read(&journal)?;
+    // The journal file is preallocated; what was written ends at the last non-zero byte.
+    let used = bytes
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |last| last + 1);
+    assert!(used > 0);
+
+    for cut in [used / 7, used / 3, used / 2, used * 2 / 3, used - 1] {
+        let copy = tempfile::tempdir()?;
+        copy_dir(dir.path(), copy.path())?;
+        let torn = copy.path().join("fjall").join("0.jnl");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&torn)?
+            .set_len(cut as u64)?;
+
+        let store = open(copy.path(), SyncMode::NoSync)?;
+        let applied = store.applied_index()?.unwrap_or(0);
+        assert!(applied < 20, "cut at {cut} of {used} kept everything");
+        let expected: Vec<String> = (1..=applied)
+            .flat_map(|index| [format!("k/{index:02}"), format!("k/{index:02}/twin")])
+            .collect();
+        assert_eq!(keys(&store, "k/")?, expected, "cut at {cut} of {used}");
+    }
+    Ok(())
+}
+
+#[test]
+fn nosync_commits_are_in_the_os_before_any_sync() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let copy = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("k", "v");
+    store.apply(&batch, Some(5))?;
+
+    copy_dir(dir.path(), copy.path())?;
+    let reopened = open(copy.path(), SyncMode::NoSync)?;
+    assert_eq!(reopened.get(b"k")?, Some(Bytes::from("v")));
+    assert_eq!(reopened.applied_index()?, Some(5));
+    Ok(())
+}
+
+#[test]
+fn sync_makes_buffered_commits_survive_a_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let copy = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    for index in 1..=3u64 {
+        let mut batch = WriteBatch::new();
+        batch.put(format!("k{index}"), "v");
+        store.apply(&batch, Some(index))?;
+    }
+    store.sync()?;
+
+    copy_dir(dir.path(), copy.path())?;
+    let reopened = open(copy.path(), SyncMode::NoSync)?;
+    assert_eq!(keys(&reopened, "k")?, ["k1", "k2", "k3"]);
+    assert_eq!(reopened.applied_index()?, Some(3));
+    Ok(())
+}
+
+#[test]
+fn a_checkpoint_with_nothing_new_to_write_still_succeeds() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("k", "v");
+    store.apply(&batch, Some(9))?;
+    assert_eq!(store.set_durable_applied_index(9)?, 9);
+    store.write(&WriteBatch::new())?;
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("nothing/", None);
+    store.write(&batch)?;
+    assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+    Ok(())
+}
+
+#[test]
+fn a_reader_never_sees_half_a_commit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    std::thread::scope(|scope| -> TestResult {
+        let writer = scope.spawn(|| -> engine_api::Result<()> {
+            for index in 1..=300u64 {
+                let mut batch = WriteBatch::new();
+                batch
+                    .put("pair/a", index.to_string())
+                    .put("pair/b", index.to_string());
+                store.apply(&batch, Some(index))?;
+            }
+            Ok(())
+        });
+        while !writer.is_finished() {
+            let pair = store.scan_prefix(b"pair/")?;
+            if let [(_, a), (_, b)] = pair.as_slice() {
+                assert_eq!(a, b, "a scan saw part of a commit");
+            }
+        }
+        writer
+            .join()
+            .map_err(|_| "the writer thread panicked")?
+            .map_err(Into::into)
+    })?;
+    Ok(())
+}

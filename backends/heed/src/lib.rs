@@ -1,0 +1,685 @@
+//! fsmstore engine on LMDB, through heed.
+//!
+//! One LMDB environment in the store directory (`data.mdb` and `lock.mdb` beside the
+//! `FSMSTORE` marker) with two named databases, `data` and `meta`. A commit is one LMDB
+//! write transaction over both, so the data and the applied index land together or not
+//! at all.
+//!
+//! # Durability
+//!
+//! | | LMDB |
+//! |---|---|
+//! | Sync apply | default env flags: the commit writes its pages, `fdatasync`s, then writes the meta page through an `O_DSYNC` descriptor (two barriers) |
+//! | NoSync apply | env opened with `MDB_NOSYNC` (never `MDB_WRITEMAP`): pages and meta page are written to the OS, no fsync |
+//! | checkpoint | the commit, then `mdb_env_sync(env, 1)` ([`heed::Env::force_sync`]): one `fdatasync` of the data file makes it and every earlier NoSync commit durable |
+//! | after kill -9 in NoSync | kept: every commit reached the OS page cache before it returned |
+//!
+//! The sync flag belongs to the environment, not to a transaction, so in a Sync store a
+//! [`Durability::Buffered`] commit is fsynced too (the store only asks for it in NoSync).
+//! LMDB's own caveat for `MDB_NOSYNC`: after a power loss (not a process kill) the
+//! commits since the last checkpoint are lost, and on a filesystem that does not keep
+//! write order the file may be damaged; checkpoints are what NoSync relies on.
+//!
+//! # Map size
+//!
+//! LMDB maps the whole file at a fixed size and fails a transaction that would outgrow
+//! it with `MDB_MAP_FULL`. The initial size is [`Config::lmdb_map_size`] (rounded up to
+//! 64 KiB, a multiple of every common OS page size); when a commit hits the limit it is
+//! aborted, the map is doubled and the whole commit is retried, so a commit never fails
+//! for lack of map space. Moving the map is only allowed while no transaction of this
+//! process is open: every transaction holds a shared lock on the map and the resize
+//! holds it exclusively, so reads wait for the resize instead of reading a stale map.
+//! A reopened store starts at the configured size (or the size of its data, if larger)
+//! and grows again as needed.
+//!
+//! # Limits
+//!
+//! Keys and meta names are at most 511 bytes (LMDB's `MDB_MAXKEYSIZE`); a longer one
+//! rejects the commit with [`Error::InvalidArgument`]. Reads may run on any thread: the
+//! environment does not use thread-local reader slots (`MDB_NOTLS`).
+//!
+//! # Damaged files
+//!
+//! A `data.mdb` whose meta pages are not LMDB's (garbage, or cut shorter than two pages)
+//! fails to open with [`Error::Corruption`]. LMDB cannot tell at open that a file was cut
+//! inside its B-tree (a legitimate file may end before its last free page); such a file
+//! faults when the missing page is read. An empty `data.mdb` is taken as a new store,
+//! so its applied index reads as missing and the restore gate falls back to a restore.
+//!
+//! # Closing
+//!
+//! Dropping the engine drops the only [`heed::Env`] handle, which closes the environment
+//! (`mdb_env_close`) and removes it from heed's registry of open environments, so the
+//! same directory can be reopened in the same process. Closing does not fsync; the store
+//! calls [`RawEngine::sync`] first.
+
+#![allow(unsafe_code)]
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+
+use bytes::Bytes;
+use engine_api::prefix_successor;
+use engine_api::{Commit, Config, Durability, Error, OpRef, RawEngine, Result, SyncMode};
+use heed::types::Bytes as Raw;
+use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
+
+/// The LMDB engine's store type.
+pub type HeedStore = engine_api::Store<HeedEngine>;
+
+type Db = Database<'static, Raw, Raw>;
+
+/// Map sizes are kept multiples of this, which every common OS page size divides.
+const MAP_ALIGN: usize = 64 << 10;
+
+/// The LMDB engine: see the crate docs.
+#[derive(Debug)]
+pub struct HeedEngine {
+    env: heed::Env<WithoutTls>,
+    data: Db,
+    meta: Db,
+    no_sync: bool,
+    /// Held shared by every transaction and sync, exclusively by a resize: LMDB may only
+    /// move the map while no transaction of this process is open. `false` once a failed
+    /// resize left the environment without a map; every later call then fails instead
+    /// of touching it.
+    map: RwLock<bool>,
+}
+
+impl HeedEngine {
+    /// The shared hold on the map that every transaction and sync takes first.
+    fn map_guard(&self) -> Result<RwLockReadGuard<'_, bool>> {
+        // A bool cannot be left half-written, so a poisoned lock still guards a
+        // meaningful value.
+        let guard = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        if *guard {
+            Ok(guard)
+        } else {
+            Err(Error::backend(
+                "heed",
+                "the LMDB map was lost by a failed resize; reopen the store",
+            ))
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&RoTxn<'_>) -> heed::Result<T>) -> Result<T> {
+        let _map = self.map_guard()?;
+        let txn = self.env.read_txn().map_err(map_error)?;
+        f(&txn).map_err(map_error)
+    }
+
+    /// One attempt at the whole commit; an error aborts the transaction.
+    fn try_commit(&self, commit: &Commit<'_>) -> Result<(), heed::Error> {
+        let mut txn = self.env.write_txn()?;
+        for op in commit.ops() {
+            match op {
+                OpRef::Put { key, value } => self.data.put(&mut txn, key, value)?,
+                OpRef::Delete { key } => {
+                    self.data.delete(&mut txn, key)?;
+                }
+                OpRef::DeletePrefix { prefix, exclude } => {
+                    delete_prefix(self.data, &mut txn, prefix, exclude)?
+                }
+                OpRef::PutMeta { name, value } => self.meta.put(&mut txn, name, value)?,
+                OpRef::DeleteMeta { name } => {
+                    self.meta.delete(&mut txn, name)?;
+                }
+            }
+        }
+        txn.commit()
+    }
+
+    /// Doubles the map. Called with no transaction open on this thread.
+    fn grow_map(&self) -> Result<()> {
+        let mut usable = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if !*usable {
+            return Err(Error::backend(
+                "heed",
+                "the LMDB map was lost by a failed resize; reopen the store",
+            ));
+        }
+        let current = self.env.info().map_size;
+        let grown = current
+            .checked_mul(2)
+            .and_then(|size| size.checked_next_multiple_of(MAP_ALIGN))
+            .ok_or_else(|| {
+                Error::backend(
+                    "heed",
+                    format!("the LMDB map cannot grow beyond {current} bytes"),
+                )
+            })?;
+        // SAFETY: every transaction of this engine is opened under the shared map lock,
+        // and the environment is private to this engine, so holding the lock exclusively
+        // means no transaction is open in this process, which is what LMDB requires of
+        // mdb_env_set_mapsize on an open environment.
+        let resized = unsafe { self.env.resize(grown) };
+        if let Err(error) = resized {
+            // mdb_env_set_mapsize unmaps before it maps again; after a failure the old
+            // map is gone and any further use would read unmapped memory.
+            *usable = false;
+            return Err(map_error(error));
+        }
+        tracing::debug!(from = current, to = grown, "grew the LMDB map");
+        Ok(())
+    }
+}
+
+impl RawEngine for HeedEngine {
+    const NAME: &'static str = "heed";
+
+    fn open(dir: &Path, config: &Config) -> Result<Self> {
+        let map_size = config
+            .lmdb_map_size
+            .max(MAP_ALIGN)
+            .checked_next_multiple_of(MAP_ALIGN)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "lmdb_map_size {} is too large",
+                    config.lmdb_map_size
+                ))
+            })?;
+        let no_sync = config.sync_mode == SyncMode::NoSync;
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options.map_size(map_size).max_dbs(2);
+        if no_sync {
+            // SAFETY: heed marks MDB_NOSYNC unsafe because a system crash may then damage
+            // the file. LMDB documents (lmdb.h, MDB_NOSYNC) that without MDB_WRITEMAP,
+            // which is never set here, on a filesystem that keeps write order a crash only
+            // undoes the commits since the last sync: the loss NoSync accepts and
+            // checkpoints bound. A process crash loses nothing (the OS has the writes).
+            unsafe { options.flags(EnvFlags::NO_SYNC) };
+        }
+        // SAFETY: the store directory belongs to this store (the marker says so) and
+        // nothing in this process writes its files except through this environment;
+        // heed refuses a second open of the same path in the process.
+        let env = unsafe { options.open(dir) }.map_err(map_error)?;
+        let txn = env.write_txn().map_err(map_error)?;
+        let (data, meta) = env
+            .create_databases_and_commit(txn, |opener, txn| {
+                let data = opener.create_database::<Raw, Raw>(txn, Some("data"))?;
+                let meta = opener.create_database::<Raw, Raw>(txn, Some("meta"))?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((data, meta)))
+            })
+            .map_err(map_error)?
+            .commit()
+            .ok_or_else(|| Error::backend("heed", "creating the databases was aborted"))?;
+        Ok(Self {
+            env,
+            data,
+            meta,
+            no_sync,
+            map: RwLock::new(true),
+        })
+    }
+
+    fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()> {
+        loop {
+            let attempt = {
+                let _map = self.map_guard()?;
+                self.try_commit(commit)
+            };
+            match attempt {
+                Ok(()) => break,
+                Err(heed::Error::Mdb(MdbError::MapFull)) => self.grow_map()?,
+                Err(error) => return Err(map_error(error)),
+            }
+        }
+        if durability == Durability::Durable && self.no_sync {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        let _map = self.map_guard()?;
+        self.env.force_sync().map_err(map_error)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.read(|txn| Ok(self.data.get(txn, key)?.map(Bytes::copy_from_slice)))
+    }
+
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
+        self.read(|txn| Ok(self.meta.get(txn, name)?.map(Bytes::copy_from_slice)))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        let end = prefix_successor(prefix);
+        self.read(|txn| {
+            self.data
+                .range(txn, &key_range(prefix, end.as_deref()))?
+                .map(|entry| {
+                    entry.map(|(key, value)| {
+                        (Bytes::copy_from_slice(key), Bytes::copy_from_slice(value))
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// `[start, end)`, unbounded above when `end` is `None`. An empty `start` is unbounded
+/// below: LMDB rejects a zero-length key even as a cursor position.
+fn key_range<'a>(start: &'a [u8], end: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    let start = if start.is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Included(start)
+    };
+    (start, end.map_or(Bound::Unbounded, Bound::Excluded))
+}
+
+fn delete_prefix(
+    db: Db,
+    txn: &mut RwTxn<'_>,
+    prefix: &[u8],
+    exclude: Option<&[u8]>,
+) -> heed::Result<()> {
+    let end = prefix_successor(prefix);
+    match exclude {
+        // Every key under `prefix` is excluded.
+        Some(exclude) if prefix.starts_with(exclude) => {}
+        // The excluded keys sit inside the deleted range: delete on both sides of them.
+        Some(exclude) if exclude.starts_with(prefix) => {
+            db.delete_range(txn, &key_range(prefix, Some(exclude)))?;
+            if let Some(after) = prefix_successor(exclude) {
+                db.delete_range(txn, &key_range(&after, end.as_deref()))?;
+            }
+        }
+        // Everything: dropping the tree's pages beats deleting key by key.
+        None if prefix.is_empty() => db.clear(txn)?,
+        // Neither prefix contains the other, so no key starts with both.
+        _ => {
+            db.delete_range(txn, &key_range(prefix, end.as_deref()))?;
+        }
+    }
+    Ok(())
+}
+
+fn map_error(error: heed::Error) -> Error {
+    match error {
+        heed::Error::Io(error) => Error::Io(error),
+        heed::Error::Mdb(
+            error @ (MdbError::Corrupted
+            | MdbError::Invalid
+            | MdbError::VersionMismatch
+            | MdbError::PageNotFound),
+        ) => Error::Corruption(format!("LMDB: {error}")),
+        heed::Error::Mdb(MdbError::BadValSize) => Error::invalid_argument(
+            "a key or meta name is empty or longer than LMDB's maximum key size (511 bytes)",
+        ),
+        error => Error::backend("heed", error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use engine_api::{Engine, WriteBatch};
+    use tempfile::TempDir;
+
+    use super::*;
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn open(dir: &TempDir, mode: SyncMode) -> Result<HeedStore> {
+        HeedStore::open(dir.path(), &Config::new(mode))
+    }
+
+    fn keys(pairs: &[(Bytes, Bytes)]) -> Vec<&[u8]> {
+        pairs.iter().map(|(key, _)| key.as_ref()).collect()
+    }
+
+    fn write(store: &HeedStore, keys: &[&[u8]]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            batch.put(Bytes::copy_from_slice(key), "v");
+        }
+        store.write(&batch)
+    }
+
+    #[test]
+    fn committed_data_survives_close_and_reopen_in_both_sync_modes() -> TestResult {
+        for mode in [SyncMode::Sync, SyncMode::NoSync] {
+            let dir = tempfile::tempdir()?;
+            let store = open(&dir, mode)?;
+            let mut batch = WriteBatch::new();
+            batch.put("k", "v").put_meta("m", "1");
+            store.apply(&batch, Some(7))?;
+            store.close()?;
+
+            let store = open(&dir, mode)?;
+            assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+            assert_eq!(store.get_meta(b"m")?, Some(Bytes::from("1")));
+            assert_eq!(store.applied_index()?, Some(7));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn reopening_in_the_same_process_after_drop_works() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::NoSync)?;
+        write(&store, &[b"k"])?;
+        drop(store);
+
+        let store = open(&dir, SyncMode::NoSync)?;
+        assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+        Ok(())
+    }
+
+    #[test]
+    fn opening_a_store_that_is_already_open_is_an_error() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let _store = open(&dir, SyncMode::Sync)?;
+        assert!(matches!(
+            open(&dir, SyncMode::Sync),
+            Err(Error::Backend { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn delete_prefix_removes_only_the_keys_under_the_prefix() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"user", b"user/1", b"user/2", b"user0", b"usez"])?;
+
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("user/", None);
+        store.write(&batch)?;
+
+        let left = store.scan_prefix(b"")?;
+        assert_eq!(keys(&left), [&b"user"[..], b"user0", b"usez"]);
+        Ok(())
+    }
+
+    #[test]
+    fn delete_prefix_keeps_the_keys_under_the_exclude_prefix() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(
+            &store,
+            &[
+                b"other",
+                b"user/1",
+                b"user/kee",
+                b"user/keep",
+                b"user/keep/1",
+                b"user/keep/2",
+                b"user/z",
+            ],
+        )?;
+
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("user/", Some(Bytes::from("user/keep/")));
+        store.write(&batch)?;
+
+        let left = store.scan_prefix(b"")?;
+        assert_eq!(keys(&left), [&b"other"[..], b"user/keep/1", b"user/keep/2"]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_exclude_prefix_containing_the_prefix_keeps_every_key() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"user/1", b"user/2"])?;
+
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("user/1", Some(Bytes::from("user/")));
+        store.write(&batch)?;
+
+        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"user/1"[..], b"user/2"]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_exclude_prefix_outside_the_prefix_changes_nothing() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"a/1", b"a/2", b"b/1"])?;
+
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("a/", Some(Bytes::from("b/")));
+        store.write(&batch)?;
+
+        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"b/1"[..]]);
+        Ok(())
+    }
+
+    #[test]
+    fn delete_prefix_sees_earlier_puts_of_its_commit_and_spares_later_ones() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+
+        let mut batch = WriteBatch::new();
+        batch
+            .put("p/early", "1")
+            .put("p/keep/early", "1")
+            .delete_prefix("p/", Some(Bytes::from("p/keep/")))
+            .put("p/late", "2");
+        store.write(&batch)?;
+
+        assert_eq!(
+            keys(&store.scan_prefix(b"p/")?),
+            [&b"p/keep/early"[..], b"p/late"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn prefixes_of_ff_bytes_reach_the_end_of_the_key_space() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(
+            &store,
+            &[&[0xFE], &[0xFF], &[0xFF, 0xFF], &[0xFF, 0xFF, 0x01]],
+        )?;
+
+        assert_eq!(
+            keys(&store.scan_prefix(&[0xFF, 0xFF])?),
+            [&[0xFF, 0xFF][..], &[0xFF, 0xFF, 0x01]]
+        );
+
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix(vec![0xFF], Some(Bytes::from_static(&[0xFF, 0xFF, 0x01])));
+        store.write(&batch)?;
+
+        assert_eq!(
+            keys(&store.scan_prefix(b"")?),
+            [&[0xFE][..], &[0xFF, 0xFF, 0x01]]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn deleting_the_empty_prefix_empties_data_and_keeps_meta_and_later_puts() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        batch.put("a", "1").put("b", "2").put_meta("schema", "v2");
+        store.apply(&batch, Some(3))?;
+
+        let mut batch = WriteBatch::new();
+        batch.put("c", "3").delete_prefix("", None).put("d", "4");
+        store.write(&batch)?;
+
+        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"d"[..]]);
+        assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
+        assert_eq!(store.applied_index()?, Some(3));
+        Ok(())
+    }
+
+    #[test]
+    fn scans_are_ascending_and_never_return_meta_keys() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        batch
+            .put("b", "2")
+            .put("a", "1")
+            .put_meta("a-meta", "m")
+            .put_meta("c", "m");
+        store.apply(&batch, Some(1))?;
+
+        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"a"[..], b"b"]);
+        assert_eq!(store.get(b"c")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_longer_than_lmdb_allows_is_an_invalid_argument() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        batch.put("fine", "1").put(vec![b'k'; 512], "v");
+        assert!(matches!(
+            store.write(&batch),
+            Err(Error::InvalidArgument(_))
+        ));
+
+        // The whole commit was rejected and the store still works.
+        assert_eq!(store.get(b"fine")?, None);
+        write(&store, &[&[b'k'; 511]])?;
+        Ok(())
+    }
+
+    #[test]
+    fn the_map_grows_when_commits_outgrow_it_and_nothing_is_lost() -> TestResult {
+        const MAP: usize = 1 << 20;
+        let dir = tempfile::tempdir()?;
+        let config = Config::new(SyncMode::NoSync).with_lmdb_map_size(MAP);
+        let store = Arc::new(HeedStore::open(dir.path(), &config)?);
+        let value = |i: u32| Bytes::from(vec![i as u8; 64 << 10]);
+
+        // Readers keep reading while the map moves under the commits.
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+                std::thread::spawn(move || -> Result<()> {
+                    while !stop.load(Ordering::Relaxed) {
+                        for (key, found) in store.scan_prefix(b"k/")? {
+                            assert_eq!(found.len(), 64 << 10, "{key:?}");
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+
+        // One commit four times the map, then many small ones: 8 MiB in all.
+        let mut batch = WriteBatch::new();
+        for i in 0..64 {
+            batch.put(format!("k/{i:04}"), value(i));
+        }
+        store.apply(&batch, Some(1))?;
+        for i in 64..128 {
+            let mut batch = WriteBatch::new();
+            batch.put(format!("k/{i:04}"), value(i));
+            store.apply(&batch, Some(u64::from(i)))?;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for reader in readers {
+            reader.join().map_err(|_| "a reader panicked")??;
+        }
+        assert!(store.raw().env.info().map_size >= 8 * MAP);
+        drop(store);
+
+        let store = HeedStore::open(dir.path(), &config)?;
+        let all = store.scan_prefix(b"k/")?;
+        assert_eq!(all.len(), 128);
+        for (i, (key, found)) in (0..).zip(&all) {
+            assert_eq!(key, &format!("k/{i:04}"));
+            assert_eq!(found, &value(i));
+        }
+        assert_eq!(store.applied_index()?, Some(127));
+        Ok(())
+    }
+
+    /// Set in the child process of the kill test: the store directory it writes to.
+    const KILL_CHILD_DIR: &str = "FSMSTORE_HEED_KILL_CHILD_DIR";
+
+    #[test]
+    fn nosync_commits_acknowledged_before_a_kill_9_are_kept() -> TestResult {
+        if let Some(dir) = std::env::var_os(KILL_CHILD_DIR) {
+            // The child: apply until killed, acknowledging each index on stdout.
+            let store = HeedStore::open(&dir, &Config::new(SyncMode::NoSync))?;
+            for i in 1..100_000u64 {
+                let mut batch = WriteBatch::new();
+                batch.put(format!("k/{i:06}"), "v");
+                store.apply(&batch, Some(i))?;
+                println!("applied {i}");
+            }
+            return Ok(());
+        }
+
+        let dir = tempfile::tempdir()?;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args([
+                "--exact",
+                "tests::nosync_commits_acknowledged_before_a_kill_9_are_kept",
+            ])
+            .arg("--nocapture")
+            .env(KILL_CHILD_DIR, dir.path())
+            .env_remove(engine_api::SYNC_MODE_ENV)
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut acknowledged = 0;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            if let Some(index) = line?.strip_prefix("applied ") {
+                acknowledged = index.parse()?;
+                if acknowledged >= 300 {
+                    break;
+                }
+            }
+        }
+        child.kill()?; // SIGKILL: no destructor, no sync on close
+        child.wait()?;
+
+        let store = open(&dir, SyncMode::NoSync)?;
+        let applied = store
+            .applied_index()?
+            .ok_or("the applied index is missing")?;
+        assert!(applied >= acknowledged, "{applied} < {acknowledged}");
+        let data = store.scan_prefix(b"k/")?;
+        assert_eq!(data.len() as u64, applied, "data and index disagree");
+        Ok(())
+    }
+
+    #[test]
+    fn a_garbage_data_file_fails_open_with_corruption() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        open(&dir, SyncMode::Sync)?.close()?;
+        std::fs::write(dir.path().join("data.mdb"), vec![0xA5; 64 << 10])?;
+
+        assert!(matches!(
+            open(&dir, SyncMode::Sync),
+            Err(Error::Corruption(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_data_file_cut_inside_its_meta_pages_fails_open_with_corruption() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"k"])?;
+        store.close()?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("data.mdb"))?;
+        file.set_len(100)?;
+
+        assert!(matches!(
+            open(&dir, SyncMode::Sync),
+            Err(Error::Corruption(_))
+        ));
+        Ok(())
+    }
+}

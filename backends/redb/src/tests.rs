@@ -1,0 +1,396 @@
+use std::path::Path;
+
+use engine_api::{APPLIED_INDEX_KEY, Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+
+use crate::{DATABASE_FILE, RedbStore};
+
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn open(dir: &Path, mode: SyncMode) -> engine_api::Result<RedbStore> {
+    RedbStore::open(dir, &Config::new(mode))
+}
+
+fn keys(store: &RedbStore, prefix: &[u8]) -> engine_api::Result<Vec<String>> {
+    Ok(store
+        .scan_prefix(prefix)?
+        .into_iter()
+        .map(|(key, _)| String::from_utf8_lossy(&key).into_owned())
+        .collect())
+}
+
+fn put_all(store: &RedbStore, keys: &[&str]) -> engine_api::Result<()> {
+    let mut batch = WriteBatch::new();
+    for key in keys {
+        batch.put(key.to_string(), format!("value of {key}"));
+    }
+    store.write(&batch)
+}
+
+/// Copies the store directory as a process killed right now would leave it for the next
+/// open: what redb has written to the file so far, and nothing it holds in memory.
+fn copy_store(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// Opens a store in a fresh directory whose redb file holds `contents`; the directory
+/// is returned too, to outlive the store.
+fn open_with_file(
+    contents: &[u8],
+) -> std::result::Result<
+    (tempfile::TempDir, engine_api::Result<RedbStore>),
+    Box<dyn std::error::Error>,
+> {
+    let dir = tempfile::tempdir()?;
+    // A store made and closed first, so the directory carries the redb marker and only
+    // the database file is damaged.
+    open(dir.path(), SyncMode::Sync)?.close()?;
+    std::fs::write(dir.path().join(DATABASE_FILE), contents)?;
+    let result = open(dir.path(), SyncMode::Sync);
+    Ok((dir, result))
+}
+
+#[test]
+fn reopen_keeps_data_meta_and_the_applied_index() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        batch.put("user/1", "alice").put_meta("schema", "v2");
+        store.apply(&batch, Some(7))?;
+        store.close()?;
+    }
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(store.get(b"user/1")?, Some(Bytes::from("alice")));
+    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
+    assert_eq!(store.applied_index()?, Some(7));
+    Ok(())
+}
+
+#[test]
+fn the_redb_file_lives_beside_the_store_marker() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let _store = open(dir.path(), SyncMode::Sync)?;
+    assert!(dir.path().join(engine_api::MARKER_FILE).is_file());
+    assert!(dir.path().join(DATABASE_FILE).is_file());
+    Ok(())
+}
+
+#[test]
+fn a_fresh_store_reads_as_empty_without_errors() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(store.get(b"anything")?, None);
+    assert_eq!(store.get_meta(b"anything")?, None);
+    assert_eq!(store.applied_index()?, None);
+    assert!(store.scan_prefix(b"")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn scan_prefix_is_ascending_and_stops_at_the_end_of_the_prefix() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &["b", "a/2", "ab", "a/10", "a", "a/1", "`"])?;
+    assert_eq!(keys(&store, b"a/")?, ["a/1", "a/10", "a/2"]);
+    assert_eq!(keys(&store, b"a")?, ["a", "a/1", "a/10", "a/2", "ab"]);
+    assert_eq!(
+        keys(&store, b"")?,
+        ["`", "a", "a/1", "a/10", "a/2", "ab", "b"]
+    );
+    assert_eq!(keys(&store, b"c")?, Vec::<String>::new());
+    Ok(())
+}
+
+#[test]
+fn scan_prefix_of_ff_bytes_reaches_the_end_of_the_key_space() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch
+        .put(vec![0xFE], "below")
+        .put(vec![0xFF], "ff")
+        .put(vec![0xFF, 0xFF, 0x01], "deep");
+    store.write(&batch)?;
+    let found: Vec<Bytes> = store
+        .scan_prefix(&[0xFF])?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(
+        found,
+        [
+            Bytes::from_static(&[0xFF]),
+            Bytes::from_static(&[0xFF, 0xFF, 0x01])
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_removes_committed_keys_and_keys_put_earlier_in_the_same_commit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &["a/1", "a/2", "ab", "b/1"])?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put("a/earlier", "x")
+        .delete_prefix("a/", None)
+        .put("a/later", "y");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(keys(&store, b"")?, ["a/later", "ab", "b/1"]);
+    assert_eq!(store.get(b"a/later")?, Some(Bytes::from("y")));
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_with_exclude_keeps_the_excluded_keys_committed_or_not() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &["t/1", "t/keep/1", "t/keepsake", "u/1"])?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put("t/keep/earlier", "x")
+        .put("t/earlier", "x")
+        .delete_prefix("t/", Some(Bytes::from("t/keep/")))
+        .put("t/later", "y");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(
+        keys(&store, b"")?,
+        ["t/keep/1", "t/keep/earlier", "t/later", "u/1"]
+    );
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_of_ff_bytes_is_unbounded_above() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch
+        .put(vec![0xFE, 0xFF], "kept")
+        .put(vec![0xFF], "gone")
+        .put(vec![0xFF, 0xFF, 0xFF], "gone too");
+    store.write(&batch)?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix(vec![0xFF], None);
+    store.write(&batch)?;
+
+    let left: Vec<Bytes> = store
+        .scan_prefix(b"")?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(left, [Bytes::from_static(&[0xFE, 0xFF])]);
+    Ok(())
+}
+
+#[test]
+fn deleting_everything_keeps_the_meta_namespace() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("k", "v").put_meta("schema", "v2");
+    store.apply(&batch, Some(3))?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("", None);
+    store.apply(&batch, Some(4))?;
+
+    assert!(store.scan_prefix(b"")?.is_empty());
+    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
+    assert_eq!(store.applied_index()?, Some(4));
+    Ok(())
+}
+
+#[test]
+fn data_and_meta_keys_of_the_same_name_are_separate() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("shared", "data").put_meta("shared", "meta");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(store.get(b"shared")?, Some(Bytes::from("data")));
+    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
+    assert_eq!(store.get(APPLIED_INDEX_KEY)?, None);
+    assert_eq!(keys(&store, b"")?, ["shared"]);
+    assert_eq!(keys(&store, b"_meta")?, Vec::<String>::new());
+
+    let mut batch = WriteBatch::new();
+    batch.delete("shared");
+    store.write(&batch)?;
+    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
+    Ok(())
+}
+
+#[test]
+fn a_nosync_apply_is_visible_at_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("k", "v");
+    store.apply(&batch, Some(1))?;
+    assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+    assert_eq!(store.applied_index()?, Some(1));
+    Ok(())
+}
+
+#[test]
+fn nosync_applies_are_lost_at_a_crash_back_to_the_last_durable_commit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let crashed = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("durable", "1");
+    store.apply(&batch, Some(1))?;
+    store.set_durable_applied_index(1)?;
+    for index in 2..=5 {
+        let mut batch = WriteBatch::new();
+        batch.put(format!("buffered/{index}"), "x");
+        store.apply(&batch, Some(index))?;
+    }
+
+    copy_store(dir.path(), crashed.path())?;
+    let after_crash = open(crashed.path(), SyncMode::NoSync)?;
+    assert_eq!(after_crash.applied_index()?, Some(1));
+    assert_eq!(keys(&after_crash, b"")?, ["durable"]);
+    Ok(())
+}
+
+#[test]
+fn sync_makes_every_earlier_nosync_apply_survive_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let crashed = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    for index in 1..=5 {
+        let mut batch = WriteBatch::new();
+        batch.put(format!("k/{index}"), "x");
+        store.apply(&batch, Some(index))?;
+    }
+    store.sync()?;
+
+    copy_store(dir.path(), crashed.path())?;
+    let after_crash = open(crashed.path(), SyncMode::NoSync)?;
+    assert_eq!(after_crash.applied_index()?, Some(5));
+    assert_eq!(
+        keys(&after_crash, b"")?,
+        ["k/1", "k/2", "k/3", "k/4", "k/5"]
+    );
+    Ok(())
+}
+
+#[test]
+fn sync_after_nosync_applies_keeps_them_across_a_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::NoSync)?;
+        let mut batch = WriteBatch::new();
+        batch.put("k", "v");
+        store.apply(&batch, Some(9))?;
+        store.sync()?;
+    }
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+    assert_eq!(store.applied_index()?, Some(9));
+    Ok(())
+}
+
+#[test]
+fn the_checkpoint_pins_the_index_and_the_data_it_vouches_for() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let crashed = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    for index in 1..=3 {
+        let mut batch = WriteBatch::new();
+        batch.put(format!("k/{index}"), "x");
+        store.apply(&batch, Some(index))?;
+    }
+    // Already applied, so the pin commits nothing new: only the forced sync runs.
+    assert_eq!(store.set_durable_applied_index(2)?, 3);
+
+    copy_store(dir.path(), crashed.path())?;
+    let after_crash = open(crashed.path(), SyncMode::NoSync)?;
+    assert_eq!(after_crash.applied_index()?, Some(3));
+    assert_eq!(keys(&after_crash, b"")?, ["k/1", "k/2", "k/3"]);
+    Ok(())
+}
+
+#[test]
+fn a_sync_apply_survives_a_crash_without_an_explicit_sync() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let crashed = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("k", "v");
+    store.apply(&batch, Some(1))?;
+
+    copy_store(dir.path(), crashed.path())?;
+    let after_crash = open(crashed.path(), SyncMode::Sync)?;
+    assert_eq!(after_crash.get(b"k")?, Some(Bytes::from("v")));
+    assert_eq!(after_crash.applied_index()?, Some(1));
+    Ok(())
+}
+
+#[test]
+fn a_garbage_database_file_is_a_corruption_error_at_open() -> TestResult {
+    let (_dir, result) = open_with_file(b"this is not a redb database, only some bytes")?;
+    assert!(matches!(result, Err(Error::Corruption(_))), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn a_truncated_database_file_is_a_corruption_error_at_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::Sync)?;
+        put_all(&store, &["a", "b", "c"])?;
+    }
+    let file = std::fs::read(dir.path().join(DATABASE_FILE))?;
+    for length in [12, 100, 4096, file.len() / 2, file.len() - 1] {
+        let (_dir, result) = open_with_file(&file[..length])?;
+        assert!(
+            matches!(result, Err(Error::Corruption(_))),
+            "truncated to {length} bytes: {result:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_damaged_page_is_a_corruption_error_at_open_not_a_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        for i in 0..5_000 {
+            batch.put(format!("key/{i:06}"), vec![7u8; 100]);
+        }
+        store.write(&batch)?;
+    }
+    let mut file = std::fs::read(dir.path().join(DATABASE_FILE))?;
+    let middle = file.len() / 2;
+    for byte in &mut file[middle..middle + 4096] {
+        *byte ^= 0x5A;
+    }
+    let (_dir, result) = open_with_file(&file)?;
+    assert!(matches!(result, Err(Error::Corruption(_))), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn an_empty_database_file_starts_a_new_store() -> TestResult {
+    let (_dir, result) = open_with_file(b"")?;
+    let store = result?;
+    assert!(store.scan_prefix(b"")?.is_empty());
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Criterion benches for fsmstore live here; see DESIGN §7.

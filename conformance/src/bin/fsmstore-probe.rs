@@ -1,0 +1,49 @@
+//! A child process for the conformance suite: does one thing to a store and reports it
+//! on stdout, so tests can control its environment or kill it.
+//!
+//! ```text
+//! fsmstore-probe open <engine> <dir> <sync|nosync>
+//! ```
+//! prints `opened engine=<name> sync_mode=<mode>` and exits 0, or prints
+//! `error kind=<kind>: <message>` and exits 2.
+
+use std::process::ExitCode;
+
+use fsmstore::{Backend, Config, SyncMode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            println!(
+                "error kind={}: {error}",
+                conformance::support::error_kind(&error)
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> fsmstore::Result<String> {
+    match args {
+        [command, engine, dir, mode] if command == "open" => {
+            let backend: Backend = engine.parse()?;
+            let mode: SyncMode = mode.parse()?;
+            let store = fsmstore::open(backend, dir, &Config::new(mode))?;
+            let line = format!(
+                "opened engine={} sync_mode={}",
+                store.engine_name(),
+                store.sync_mode()
+            );
+            store.close()?;
+            Ok(line)
+        }
+        _ => Err(fsmstore::Error::invalid_argument(
+            "usage: fsmstore-probe open <engine> <dir> <sync|nosync>",
+        )),
+    }
+}

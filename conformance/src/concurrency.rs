@@ -1,0 +1,119 @@
+//! Concurrency: applies, pins and readers racing on one store.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+
+use fsmstore::{ApplyOutcome, Engine, SyncMode, WriteBatch};
+
+use crate::Harness;
+use crate::support::{applied, put};
+
+const APPLIES: u64 = 300;
+
+/// Threads applying increasing indices while others pin older ones: the index never
+/// goes backwards, as seen by any reader, and ends at the last apply.
+pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
+    let store = h.open_nosync();
+    let store: &dyn Engine = &*store;
+    let done = AtomicBool::new(false);
+    let last_applied = AtomicU64::new(0);
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for index in 1..=APPLIES {
+                store
+                    .apply(&put("k", &index.to_string()), Some(index))
+                    .expect("apply");
+                last_applied.store(index, Ordering::SeqCst);
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        for pinner in 0..2u64 {
+            let (done, last_applied) = (&done, &last_applied);
+            scope.spawn(move || {
+                let mut round = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    round += 1;
+                    let older = last_applied
+                        .load(Ordering::SeqCst)
+                        .saturating_sub(5 + pinner);
+                    if older > 0 && round % 4 == pinner {
+                        let pinned = store.set_durable_applied_index(older).expect("pin");
+                        assert!(pinned >= older);
+                    }
+                    thread::yield_now();
+                }
+            });
+        }
+        scope.spawn(|| {
+            let mut seen = 0;
+            while !done.load(Ordering::SeqCst) {
+                let now = applied(store).unwrap_or(0);
+                assert!(now >= seen, "applied index went back from {seen} to {now}");
+                seen = now;
+            }
+        });
+    });
+    assert_eq!(applied(store), Some(APPLIES));
+    assert_eq!(
+        store.get(b"k").expect("get").as_deref(),
+        Some(APPLIES.to_string().as_bytes())
+    );
+}
+
+/// Several threads race to apply the same raft entries: each index is applied exactly
+/// once, whichever thread wins.
+pub fn racing_appliers_apply_each_index_exactly_once(h: &Harness) {
+    let store = h.open_nosync();
+    let store: &dyn Engine = &*store;
+    let wins = AtomicU64::new(0);
+    thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                for index in 1..=100u64 {
+                    let mut batch = WriteBatch::new();
+                    batch.put(format!("entry/{index:03}"), "x");
+                    match store.apply(&batch, Some(index)).expect("apply") {
+                        ApplyOutcome::Applied { .. } => {
+                            wins.fetch_add(1, Ordering::SeqCst);
+                        }
+                        ApplyOutcome::Skipped { applied } => assert!(applied >= index),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(wins.load(Ordering::SeqCst), 100);
+    assert_eq!(store.scan_prefix(b"entry/").expect("scan").len(), 100);
+    assert_eq!(applied(store), Some(100));
+}
+
+/// A scan is one consistent view: a writer that sets two keys to the same value in each
+/// batch never lets a reader see them differ.
+pub fn a_scan_never_sees_half_a_batch(h: &Harness) {
+    let store = h.open(SyncMode::NoSync);
+    let store: &dyn Engine = &*store;
+    store
+        .apply(
+            &crate::support::puts(&[("pair/a", "0"), ("pair/b", "0")]),
+            Some(1),
+        )
+        .expect("seed");
+    let done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for index in 2..=200u64 {
+                let value = index.to_string();
+                let batch = crate::support::puts(&[("pair/a", &value), ("pair/b", &value)]);
+                store.apply(&batch, Some(index)).expect("apply");
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let pairs = store.scan_prefix(b"pair/").expect("scan");
+                assert_eq!(pairs.len(), 2);
+                assert_eq!(pairs[0].1, pairs[1].1, "a scan saw half a batch");
+            }
+        });
+    });
+}

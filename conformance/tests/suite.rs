@@ -1,0 +1,177 @@
+//! Runs every conformance body once per compiled-in engine.
+//!
+//! `engines` is an rstest template with one case per engine feature, so the cases that
+//! exist are exactly the engines compiled into this build. Test names read
+//! `<group>::<body>::case_N_<engine>`.
+
+use conformance::Harness;
+use fsmstore::Backend;
+use rstest::rstest;
+use rstest_reuse::{self, apply, template};
+
+#[cfg(not(any(
+    feature = "memory",
+    feature = "redb",
+    feature = "fjall",
+    feature = "heed"
+)))]
+compile_error!("enable at least one engine feature to run the conformance suite");
+
+#[template]
+#[rstest]
+#[cfg_attr(feature = "memory", case::memory(Backend::Memory))]
+#[cfg_attr(feature = "redb", case::redb(Backend::Redb))]
+#[cfg_attr(feature = "fjall", case::fjall(Backend::Fjall))]
+#[cfg_attr(feature = "heed", case::heed(Backend::Heed))]
+fn engines(#[case] backend: Backend) {}
+
+fn harness(backend: Backend) -> Harness {
+    Harness::new(backend).with_probe(env!("CARGO_BIN_EXE_fsmstore-probe"))
+}
+
+/// Instantiates the bodies of one group of the suite for every engine, and records their
+/// names so `every_body_is_instantiated` can tell when one is forgotten.
+macro_rules! group {
+    ($group:ident: $($body:ident),+ $(,)?) => {
+        mod $group {
+            use super::*;
+
+            pub const BODIES: &[&str] = &[$(stringify!($body)),+];
+
+            $(
+                #[apply(engines)]
+                fn $body(#[case] backend: Backend) {
+                    conformance::$group::$body(&harness(backend));
+                }
+            )+
+        }
+    };
+}
+
+group!(batch:
+    a_put_is_visible_to_get,
+    a_missing_key_reads_as_none,
+    later_ops_in_a_batch_win_over_earlier_ones,
+    a_later_batch_overwrites_a_value,
+    delete_removes_a_key_and_tolerates_absent_keys,
+    delete_prefix_removes_only_matching_keys,
+    delete_prefix_with_exclude_keeps_the_excluded_keys,
+    delete_prefix_with_an_unrelated_exclude_deletes_the_whole_prefix,
+    delete_prefix_removes_puts_made_earlier_in_the_same_batch,
+    a_put_after_delete_prefix_in_the_same_batch_survives,
+    empty_prefix_delete_removes_all_data_and_keeps_meta,
+    delete_prefix_of_ff_bytes_reaches_the_end_of_the_keyspace,
+    scan_prefix_returns_keys_in_ascending_byte_order,
+    scan_of_an_unmatched_prefix_is_empty,
+    an_empty_value_is_stored_and_differs_from_missing,
+    binary_keys_and_values_round_trip,
+    a_batch_with_an_empty_key_is_rejected_whole,
+    an_empty_exclude_prefix_or_meta_name_is_rejected,
+    a_large_batch_is_fully_visible,
+    data_survives_close_and_reopen,
+);
+
+group!(meta:
+    a_data_key_and_a_meta_key_with_one_name_are_independent,
+    scans_never_return_meta_keys,
+    delete_prefix_never_touches_meta_keys,
+    delete_meta_removes_only_that_meta_key,
+    a_missing_meta_key_reads_as_none,
+    one_batch_spans_data_and_meta_across_reopen,
+);
+
+group!(applied_index:
+    a_new_store_has_no_applied_index,
+    the_index_round_trips_0xdead_beef_cafe_f00d,
+    apply_with_an_index_lands_data_and_index_together,
+    apply_without_an_index_leaves_the_index_alone,
+    apply_with_delete_prefix_bundles_the_index,
+    a_checkpoint_survives_close_and_reopen_under_nosync,
+    a_truncated_index_reads_as_missing,
+    a_checkpoint_below_the_applied_index_keeps_the_higher_index,
+    checkpoints_only_move_forward,
+    replaying_an_applied_index_is_skipped_and_writes_nothing,
+    a_stale_index_is_skipped_and_writes_nothing,
+    a_replay_after_reopen_is_still_skipped,
+    an_empty_batch_with_an_index_advances_the_index,
+    index_zero_is_rejected,
+    indices_may_jump_up_to_u64_max,
+    a_sync_apply_survives_reopen_without_a_checkpoint,
+    write_leaves_the_index_and_survives_reopen_in_nosync,
+    deleting_the_index_key_resets_the_index,
+    the_bundled_index_wins_over_an_explicit_index_write,
+);
+
+group!(checkpoint:
+    checkpoint_then_pins_before_it_saves,
+    a_rejected_pin_never_calls_the_save,
+    a_failing_pin_surfaces_its_error_and_skips_the_save,
+    a_failing_save_is_reported_after_the_pin_held,
+    checkpoint_then_survives_reopen_under_nosync,
+);
+
+group!(restore_gate:
+    a_store_at_the_snapshot_index_skips_the_restore,
+    a_store_past_the_snapshot_index_skips_the_restore,
+    a_store_behind_the_snapshot_executes_the_restore,
+    a_store_without_an_index_falls_back_to_restoring,
+    a_corrupt_index_falls_back_to_restoring,
+    an_unreadable_index_falls_back_to_restoring,
+    the_gate_sees_the_checkpointed_index_after_reopen,
+);
+
+group!(config:
+    the_configured_sync_mode_is_in_force,
+    the_env_variable_overrides_the_configured_mode,
+    an_unknown_env_sync_mode_fails_the_open_and_creates_nothing,
+    an_unknown_env_sync_mode_leaves_an_existing_store_intact,
+);
+
+group!(ownership:
+    a_new_directory_is_created_and_marked_with_the_engine,
+    a_store_reopens_its_own_directory,
+    another_engines_directory_is_refused,
+    an_unmarked_non_empty_directory_is_refused,
+    a_file_path_is_refused_as_not_a_directory,
+    a_missing_parent_directory_is_an_io_error,
+    a_corrupt_marker_is_reported_as_corruption,
+);
+
+group!(concurrency:
+    racing_pins_never_move_the_index_backwards,
+    racing_appliers_apply_each_index_exactly_once,
+    a_scan_never_sees_half_a_batch,
+);
+
+/// Every `pub fn <body>(h: &Harness)` in the library's group modules is instantiated
+/// above: a body that is written but not listed would silently never run.
+#[test]
+fn every_body_is_instantiated() {
+    let groups: &[(&str, &[&str])] = &[
+        ("batch", batch::BODIES),
+        ("meta", meta::BODIES),
+        ("applied_index", applied_index::BODIES),
+        ("checkpoint", checkpoint::BODIES),
+        ("restore_gate", restore_gate::BODIES),
+        ("config", config::BODIES),
+        ("ownership", ownership::BODIES),
+        ("concurrency", concurrency::BODIES),
+    ];
+    let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut total = 0;
+    for (group, listed) in groups {
+        let source = std::fs::read_to_string(source_dir.join(format!("{group}.rs")))
+            .expect("read the group's source");
+        let defined: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub fn "))
+            .filter_map(|rest| rest.split_once("(h: &Harness)").map(|(name, _)| name))
+            .collect();
+        assert_eq!(
+            &defined, listed,
+            "bodies of `{group}` and the list above differ"
+        );
+        total += defined.len();
+    }
+    assert!(total >= 40, "the suite has only {total} bodies");
+}

@@ -1,0 +1,326 @@
+//! `WriteBatch`: an ordered list of mutations committed atomically.
+
+use bytes::Bytes;
+
+use crate::applied_index::{APPLIED_INDEX_KEY, encode_applied_index};
+use crate::error::{Error, Result};
+
+/// One mutation in a [`WriteBatch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Set a data key.
+    Put {
+        /// The data key (non-empty).
+        key: Bytes,
+        /// The new value (may be empty).
+        value: Bytes,
+    },
+    /// Remove a data key; removing an absent key is not an error.
+    Delete {
+        /// The data key (non-empty).
+        key: Bytes,
+    },
+    /// Remove every data key that starts with `prefix`, except those that start with
+    /// `exclude`. An empty prefix means every data key. Meta keys are never touched.
+    DeletePrefix {
+        /// The prefix to delete (may be empty: everything).
+        prefix: Bytes,
+        /// Keys starting with this prefix survive (must be non-empty when given).
+        exclude: Option<Bytes>,
+    },
+    /// Set a meta key.
+    PutMeta {
+        /// The meta key name (non-empty).
+        name: Bytes,
+        /// The new value.
+        value: Bytes,
+    },
+    /// Remove a meta key.
+    DeleteMeta {
+        /// The meta key name (non-empty).
+        name: Bytes,
+    },
+}
+
+/// An ordered list of mutations over the data and meta namespaces, committed atomically
+/// by [`Engine::apply`](crate::Engine::apply) or [`Engine::write`](crate::Engine::write).
+///
+/// Ops apply in the order they were added: a later op sees the effect of an earlier one
+/// (a put after a delete-prefix survives; a delete-prefix after a put removes it).
+/// Keys and meta names must be non-empty; this is checked when the batch is committed,
+/// and a bad batch is rejected whole with [`Error::InvalidArgument`].
+///
+/// ```
+/// use engine_api::WriteBatch;
+/// let mut batch = WriteBatch::new();
+/// batch.put("user/1", "alice").delete("user/2").put_meta("schema", "v2");
+/// assert_eq!(batch.len(), 3);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty batch with room for `capacity` ops.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            ops: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Sets data key `key` to `value`.
+    pub fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(Op::Put {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Removes data key `key`.
+    pub fn delete(&mut self, key: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(Op::Delete { key: key.into() });
+        self
+    }
+
+    /// Removes every data key starting with `prefix` except those starting with
+    /// `exclude`; an empty `prefix` removes every data key. Meta keys are never touched.
+    pub fn delete_prefix(&mut self, prefix: impl Into<Bytes>, exclude: Option<Bytes>) -> &mut Self {
+        self.ops.push(Op::DeletePrefix {
+            prefix: prefix.into(),
+            exclude,
+        });
+        self
+    }
+
+    /// Sets meta key `name` to `value`.
+    ///
+    /// Writing the applied-index key ([`APPLIED_INDEX_KEY`]) this way is allowed and
+    /// overrides the index (an operator's repair path); the store re-reads it after the
+    /// commit.
+    pub fn put_meta(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(Op::PutMeta {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Removes meta key `name`.
+    pub fn delete_meta(&mut self, name: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(Op::DeleteMeta { name: name.into() });
+        self
+    }
+
+    /// The ops in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch has no ops.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Removes every op, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+    }
+
+    /// Checks the batch against the contract and reports what the store must know
+    /// about it before committing.
+    pub(crate) fn validate(&self) -> Result<BatchSummary> {
+        let mut summary = BatchSummary::default();
+        for (position, op) in self.ops.iter().enumerate() {
+            let empty = match op {
+                Op::Put { key, .. } | Op::Delete { key } => key.is_empty().then_some("key"),
+                Op::DeletePrefix { exclude, .. } => exclude
+                    .as_ref()
+                    .is_some_and(Bytes::is_empty)
+                    .then_some("exclude prefix"),
+                Op::PutMeta { name, .. } | Op::DeleteMeta { name } => {
+                    summary.touches_applied_index |= name.as_ref() == APPLIED_INDEX_KEY;
+                    name.is_empty().then_some("meta name")
+                }
+            };
+            if let Some(what) = empty {
+                return Err(Error::invalid_argument(format!(
+                    "op {position} of the batch has an empty {what}"
+                )));
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// What [`WriteBatch::validate`] learned about a batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BatchSummary {
+    /// The batch writes or deletes the applied-index meta key itself.
+    pub(crate) touches_applied_index: bool,
+}
+
+/// One op as a backend sees it: borrowed bytes, in commit order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpRef<'a> {
+    /// Set a data key.
+    Put {
+        /// The data key.
+        key: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+    },
+    /// Remove a data key.
+    Delete {
+        /// The data key.
+        key: &'a [u8],
+    },
+    /// Remove the data keys starting with `prefix` and not with `exclude`.
+    DeletePrefix {
+        /// The prefix (empty: every data key).
+        prefix: &'a [u8],
+        /// Keys starting with this survive.
+        exclude: Option<&'a [u8]>,
+    },
+    /// Set a meta key.
+    PutMeta {
+        /// The meta key name.
+        name: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+    },
+    /// Remove a meta key.
+    DeleteMeta {
+        /// The meta key name.
+        name: &'a [u8],
+    },
+}
+
+/// What a backend commits in one atomic engine transaction: a validated batch, followed
+/// by the applied-index meta write when the store bundles one.
+///
+/// Backends iterate [`Commit::ops`] and translate each [`OpRef`] to their engine; the
+/// bundled index is just the last op, so it costs no extra transaction or fsync.
+#[derive(Clone, Copy, Debug)]
+pub struct Commit<'a> {
+    batch: &'a WriteBatch,
+    applied_index: Option<[u8; 8]>,
+}
+
+impl<'a> Commit<'a> {
+    pub(crate) fn new(batch: &'a WriteBatch, applied_index: Option<u64>) -> Self {
+        Self {
+            batch,
+            applied_index: applied_index.map(encode_applied_index),
+        }
+    }
+
+    /// The ops to commit, in order, the applied-index write (if any) last.
+    pub fn ops(&self) -> impl Iterator<Item = OpRef<'_>> + '_ {
+        let batch_ops = self.batch.ops.iter().map(|op| match op {
+            Op::Put { key, value } => OpRef::Put { key, value },
+            Op::Delete { key } => OpRef::Delete { key },
+            Op::DeletePrefix { prefix, exclude } => OpRef::DeletePrefix {
+                prefix,
+                exclude: exclude.as_deref(),
+            },
+            Op::PutMeta { name, value } => OpRef::PutMeta { name, value },
+            Op::DeleteMeta { name } => OpRef::DeleteMeta { name },
+        });
+        let index_op = self.applied_index.as_ref().map(|encoded| OpRef::PutMeta {
+            name: APPLIED_INDEX_KEY,
+            value: encoded,
+        });
+        batch_ops.chain(index_op)
+    }
+
+    /// Number of ops [`Commit::ops`] yields.
+    pub fn len(&self) -> usize {
+        self.batch.len() + usize::from(self.applied_index.is_some())
+    }
+
+    /// Whether there is nothing to commit.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_key_anywhere_rejects_the_batch() {
+        let mut batch = WriteBatch::new();
+        batch.put("a", "1").put("", "2");
+        assert!(matches!(batch.validate(), Err(Error::InvalidArgument(_))));
+
+        let mut batch = WriteBatch::new();
+        batch.delete("");
+        assert!(matches!(batch.validate(), Err(Error::InvalidArgument(_))));
+
+        let mut batch = WriteBatch::new();
+        batch.put_meta("", "x");
+        assert!(matches!(batch.validate(), Err(Error::InvalidArgument(_))));
+
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("p", Some(Bytes::new()));
+        assert!(matches!(batch.validate(), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn empty_prefix_and_empty_value_are_allowed() {
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("", None).put("k", "");
+        assert!(batch.validate().is_ok());
+    }
+
+    #[test]
+    fn writing_the_index_key_is_noticed() {
+        let mut batch = WriteBatch::new();
+        batch.put_meta("other", "x");
+        assert!(!batch.validate().unwrap_or_default().touches_applied_index);
+        batch.delete_meta(APPLIED_INDEX_KEY);
+        assert!(batch.validate().unwrap_or_default().touches_applied_index);
+    }
+
+    #[test]
+    fn commit_yields_ops_in_order_with_the_index_last() {
+        let mut batch = WriteBatch::new();
+        batch
+            .put("k", "v")
+            .delete_prefix("p", Some(Bytes::from_static(b"px")));
+        let commit = Commit::new(&batch, Some(7));
+        let ops: Vec<_> = commit.ops().collect();
+        assert_eq!(
+            ops,
+            vec![
+                OpRef::Put {
+                    key: b"k",
+                    value: b"v"
+                },
+                OpRef::DeletePrefix {
+                    prefix: b"p",
+                    exclude: Some(b"px")
+                },
+                OpRef::PutMeta {
+                    name: APPLIED_INDEX_KEY,
+                    value: &7u64.to_le_bytes()
+                },
+            ]
+        );
+        assert_eq!(commit.len(), 3);
+        assert_eq!(Commit::new(&batch, None).len(), 2);
+    }
+}

@@ -1,0 +1,87 @@
+//! `Engine`: the storage API a raft state machine programs against.
+
+use bytes::Bytes;
+
+use crate::batch::WriteBatch;
+use crate::error::Result;
+use crate::sync_mode::SyncMode;
+
+/// What [`Engine::apply`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The batch was committed; `index` is the applied index it carried, if any.
+    Applied {
+        /// The raft index committed with the batch, or `None` for an unindexed apply.
+        index: Option<u64>,
+    },
+    /// The index was not above the applied index: nothing was written. Replaying a raft
+    /// entry that is already applied is a no-op.
+    Skipped {
+        /// The applied index that made the call a no-op.
+        applied: u64,
+    },
+}
+
+/// The state-machine storage API, the same over every engine.
+///
+/// Object safe: `Box<dyn Engine>` is what [`fsmstore::open`] returns when the engine is
+/// picked at run time. [`Store`](crate::Store) implements it for every backend.
+///
+/// [`fsmstore::open`]: https://docs.rs/fsmstore
+pub trait Engine: Send + Sync {
+    /// The engine's name (`memory`, `redb`, ...).
+    fn engine_name(&self) -> &'static str;
+
+    /// The sync mode in force (after the environment override).
+    fn sync_mode(&self) -> SyncMode;
+
+    /// The raft-apply path: commits `batch` with the store's [`SyncMode`].
+    ///
+    /// With `index = Some(i)`:
+    /// - `i` above the applied index: the batch and `applied_index = i` commit in one
+    ///   atomic engine commit (no extra fsync); an empty batch only advances the index;
+    /// - `i` at or below it: nothing is written, [`ApplyOutcome::Skipped`] is returned.
+    ///
+    /// With `index = None` the batch commits and the applied index is untouched.
+    /// Index 0 is not a raft index and is rejected with
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), as is a batch with an
+    /// empty key. Applies are serialised with each other and with the checkpoint.
+    fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome>;
+
+    /// The direct path for writes that bypass raft: always durable when it returns,
+    /// whatever the sync mode, because nothing can replay them. Leaves the applied
+    /// index alone (unless the batch writes its meta key explicitly).
+    fn write(&self, batch: &WriteBatch) -> Result<()>;
+
+    /// The applied index as stored: `None` when missing, or when the stored value is not
+    /// 8 bytes (with a warning). An I/O failure is `Err`.
+    fn applied_index(&self) -> Result<Option<u64>>;
+
+    /// The checkpoint: makes an applied index of at least `index` durable, together with
+    /// every commit before it, even in [`SyncMode::NoSync`]. Returns the applied index
+    /// that is now durable.
+    ///
+    /// Monotonic: stores `max(current, index)` and never lowers the index. When the
+    /// current index is already at least `index` nothing is written (it is only fsynced
+    /// if not yet durable). Serialised with [`Engine::apply`], so a racing apply is never
+    /// rewound by an older pin. `index = 0` is rejected.
+    fn set_durable_applied_index(&self, index: u64) -> Result<u64>;
+
+    /// Makes every commit so far durable.
+    fn sync(&self) -> Result<()>;
+
+    /// Reads one data key. Sees every committed batch.
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Reads one meta key.
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Every data key starting with `prefix` (empty: all), ascending by key, read from
+    /// one consistent view and collected into a `Vec` — bound the result with the prefix.
+    /// Meta keys are never returned.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>>;
+
+    /// Makes every commit durable and closes the store. Dropping a store does the same
+    /// but can only log a failure; `close` reports it.
+    fn close(self: Box<Self>) -> Result<()>;
+}

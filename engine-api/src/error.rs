@@ -1,0 +1,96 @@
+//! The one error type every fsmstore operation returns.
+
+use std::path::PathBuf;
+
+/// Result alias used across fsmstore.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in fsmstore.
+///
+/// Bad input never panics: it is reported as [`Error::InvalidArgument`] or
+/// [`Error::Config`], and nothing already committed is touched. Engine failures are
+/// mapped to the most specific variant the engine lets us tell apart (an engine that
+/// reports a damaged file surfaces as [`Error::Corruption`], an OS error as [`Error::Io`]);
+/// the rest arrive as [`Error::Backend`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O error.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// Stored bytes are damaged or not in the expected format.
+    #[error("corruption: {0}")]
+    Corruption(String),
+
+    /// The caller passed a value the contract forbids (an empty key, raft index 0, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The configuration (or the `FSMSTORE_SYNC_MODE` override) is invalid.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// The directory belongs to another engine, or to nobody we know of.
+    #[error("{} belongs to {found}; refusing to open it as `{expected}`", path.display())]
+    BackendMismatch {
+        /// The directory that was being opened.
+        path: PathBuf,
+        /// The engine that tried to open it.
+        expected: String,
+        /// What the directory holds: another engine's name, or a description such as
+        /// "an unmarked non-empty directory".
+        found: String,
+    },
+
+    /// The store was written by a newer fsmstore layout than this build understands.
+    #[error("{} has store format {found}; this build supports up to {supported}", path.display())]
+    UnsupportedFormat {
+        /// The directory that was being opened.
+        path: PathBuf,
+        /// The format version found in the directory marker.
+        found: u32,
+        /// The newest format version this build reads.
+        supported: u32,
+    },
+
+    /// The path given as a store directory exists and is not a directory.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+
+    /// The engine was asked for at run time but its cargo feature is off.
+    #[error("engine `{engine}` is not compiled in; enable the cargo feature `{feature}`")]
+    NotCompiled {
+        /// The engine that was asked for.
+        engine: String,
+        /// The cargo feature of the `fsmstore` crate that compiles it in.
+        feature: String,
+    },
+
+    /// An engine error with no closer match above.
+    #[error("{engine}: {source}")]
+    Backend {
+        /// The engine that failed.
+        engine: &'static str,
+        /// The engine's own error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// Wraps an engine's own error as [`Error::Backend`].
+    pub fn backend(
+        engine: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Backend {
+            engine,
+            source: source.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::InvalidArgument(message.into())
+    }
+}

@@ -1,0 +1,49 @@
+//! The fsmstore engine contract: one storage API for a raft state machine.
+//!
+//! This crate holds traits, plain types and the engine-independent logic, and depends
+//! on no storage engine. A backend crate implements [`RawEngine`] — a handful of engine
+//! primitives — and gets the whole [`Engine`] API from [`Store`]:
+//!
+//! | capability | where |
+//! |---|---|
+//! | batches over the data and meta namespaces | [`WriteBatch`], [`Commit`] |
+//! | the user API | [`Engine`] |
+//! | shared apply / pin / skip logic | [`Store`] |
+//! | what a backend supplies | [`RawEngine`] |
+//! | the applied-index encoding | [`APPLIED_INDEX_KEY`], [`decode_applied_index`] |
+//! | sync mode and its env override | [`SyncMode`], [`SYNC_MODE_ENV`] |
+//! | checkpoint before snapshot save | [`checkpoint_then`] |
+//! | cold-start restore gate | [`decide_restore`] |
+//! | directory ownership | [`claim_dir`], [`MARKER_FILE`] |
+//!
+//! The semantics: every raft apply commits its batch and the applied index in one
+//! atomic engine commit; replaying an applied index is a no-op; the checkpoint pins the
+//! index with a forced sync even when applies do not fsync; the pin never goes
+//! backwards; a missing or damaged index reads as `None`.
+
+mod applied_index;
+mod batch;
+mod checkpoint;
+mod config;
+mod engine;
+mod error;
+mod keys;
+mod marker;
+mod raw;
+mod restore_gate;
+mod store;
+mod sync_mode;
+
+pub use applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
+pub use batch::{Commit, Op, OpRef, WriteBatch};
+pub use bytes::Bytes;
+pub use checkpoint::{CheckpointError, checkpoint_then};
+pub use config::{Config, DEFAULT_LMDB_MAP_SIZE};
+pub use engine::{ApplyOutcome, Engine};
+pub use error::{Error, Result};
+pub use keys::{deleted_by_prefix, prefix_successor};
+pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, claim_dir, read_marker, sync_dir};
+pub use raw::{Durability, RawEngine};
+pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};
+pub use store::Store;
+pub use sync_mode::{SYNC_MODE_ENV, SyncMode};

@@ -1,0 +1,255 @@
+//! Directory ownership: which engine a store directory belongs to.
+//!
+//! No engine refuses a directory that another engine made: RocksDB, fjall and LMDB
+//! silently create a second, empty database beside the first. So a store writes a small
+//! marker file when it creates its directory, and every open checks it before the engine
+//! touches anything.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::sync_mode::SyncMode;
+
+/// The marker's file name inside a store directory.
+pub const MARKER_FILE: &str = "FSMSTORE";
+
+/// The store layout version this build writes and the newest it reads.
+pub const STORE_FORMAT_VERSION: u32 = 1;
+
+const MAGIC_LINE: &str = "fsmstore store marker";
+
+/// What a directory marker records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    /// The engine that created the store (`redb`, `fjall`, ...).
+    pub engine: String,
+    /// The store layout version.
+    pub format_version: u32,
+    /// The sync mode in force when the store was created, if recorded.
+    pub created_sync_mode: Option<SyncMode>,
+}
+
+impl Marker {
+    fn encode(&self) -> String {
+        let mut text = format!(
+            "{MAGIC_LINE}\nengine={}\nformat={}\n",
+            self.engine, self.format_version
+        );
+        if let Some(mode) = self.created_sync_mode {
+            text.push_str(&format!("created_sync_mode={mode}\n"));
+        }
+        text
+    }
+
+    fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let corrupt = |why: &str| Error::Corruption(format!("{}: {why}", path.display()));
+        let text = std::str::from_utf8(bytes).map_err(|_| corrupt("marker is not UTF-8"))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(MAGIC_LINE) {
+            return Err(corrupt("not an fsmstore marker"));
+        }
+        let (mut engine, mut format_version, mut created_sync_mode) = (None, None, None);
+        for line in lines.filter(|line| !line.is_empty()) {
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| corrupt("marker line without `=`"))?;
+            match key {
+                "engine" if !value.is_empty() => engine = Some(value.to_owned()),
+                "format" => {
+                    format_version = Some(
+                        value
+                            .parse()
+                            .map_err(|_| corrupt("format is not a number"))?,
+                    )
+                }
+                "created_sync_mode" => created_sync_mode = value.parse().ok(),
+                // Unknown keys come from newer builds; the format number guards meaning.
+                _ => {}
+            }
+        }
+        Ok(Marker {
+            engine: engine.ok_or_else(|| corrupt("marker names no engine"))?,
+            format_version: format_version.ok_or_else(|| corrupt("marker has no format"))?,
+            created_sync_mode,
+        })
+    }
+}
+
+/// Reads the marker of the store at `dir`.
+pub fn read_marker(dir: &Path) -> Result<Marker> {
+    let path = dir.join(MARKER_FILE);
+    let bytes = fs::read(&path)?;
+    Marker::decode(&path, &bytes)
+}
+
+/// Makes sure `dir` is a store directory of `engine`, creating and marking it if needed.
+///
+/// - `dir` missing: created (its parent must exist), then marked.
+/// - `dir` empty: marked.
+/// - `dir` marked by `engine`: accepted.
+/// - `dir` marked by another engine, or non-empty without a marker: [`Error::BackendMismatch`].
+/// - `dir` is a file: [`Error::NotADirectory`]. A damaged marker: [`Error::Corruption`].
+///
+/// The marker is written to a temporary file, fsynced, renamed into place and the
+/// directory fsynced, so a crash leaves either no marker (and an empty directory) or a
+/// whole one.
+pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(metadata) if !metadata.is_dir() => return Err(Error::NotADirectory(dir.to_owned())),
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => fs::create_dir(dir)?,
+        Err(error) => return Err(error.into()),
+    }
+    let mismatch = |found: String| Error::BackendMismatch {
+        path: dir.to_owned(),
+        expected: engine.to_owned(),
+        found,
+    };
+    match read_marker(dir) {
+        Ok(marker) if marker.engine != engine => {
+            Err(mismatch(format!("engine `{}`", marker.engine)))
+        }
+        Ok(marker) if marker.format_version > STORE_FORMAT_VERSION => {
+            Err(Error::UnsupportedFormat {
+                path: dir.to_owned(),
+                found: marker.format_version,
+                supported: STORE_FORMAT_VERSION,
+            })
+        }
+        Ok(_) => Ok(()),
+        Err(Error::Io(error)) if error.kind() == io::ErrorKind::NotFound => {
+            if fs::read_dir(dir)?.next().is_some() {
+                return Err(mismatch("an unmarked non-empty directory".to_owned()));
+            }
+            let marker = Marker {
+                engine: engine.to_owned(),
+                format_version: STORE_FORMAT_VERSION,
+                created_sync_mode: Some(sync_mode),
+            };
+            write_atomically(dir, MARKER_FILE, marker.encode().as_bytes())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
+    let temporary: PathBuf = dir.join(format!(".{name}.tmp"));
+    let mut file = fs::File::create(&temporary)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temporary, dir.join(name))?;
+    sync_dir(dir)
+}
+
+/// Fsyncs a directory so that a create or rename inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> tempfile::TempDir {
+        tempfile::tempdir().expect("temp dir")
+    }
+
+    #[test]
+    fn a_missing_dir_is_created_and_marked() {
+        let root = temp();
+        let dir = root.path().join("store");
+        claim_dir(&dir, "redb", SyncMode::NoSync).expect("claim");
+        let marker = read_marker(&dir).expect("marker");
+        assert_eq!(marker.engine, "redb");
+        assert_eq!(marker.format_version, STORE_FORMAT_VERSION);
+        assert_eq!(marker.created_sync_mode, Some(SyncMode::NoSync));
+        claim_dir(&dir, "redb", SyncMode::Sync).expect("reclaim by the same engine");
+    }
+
+    #[test]
+    fn another_engines_dir_is_a_mismatch_naming_both() {
+        let root = temp();
+        claim_dir(root.path(), "fjall", SyncMode::Sync).expect("claim");
+        match claim_dir(root.path(), "redb", SyncMode::Sync) {
+            Err(Error::BackendMismatch {
+                expected, found, ..
+            }) => {
+                assert_eq!(expected, "redb");
+                assert!(found.contains("fjall"), "{found}");
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unmarked_non_empty_dir_is_a_mismatch() {
+        let root = temp();
+        fs::write(root.path().join("data.db"), b"something").expect("write");
+        assert!(matches!(
+            claim_dir(root.path(), "redb", SyncMode::Sync),
+            Err(Error::BackendMismatch { .. })
+        ));
+        assert!(!root.path().join(MARKER_FILE).exists());
+    }
+
+    #[test]
+    fn a_file_is_not_a_directory() {
+        let root = temp();
+        let file = root.path().join("file");
+        fs::write(&file, b"x").expect("write");
+        assert!(matches!(
+            claim_dir(&file, "redb", SyncMode::Sync),
+            Err(Error::NotADirectory(_))
+        ));
+    }
+
+    #[test]
+    fn a_missing_parent_is_an_io_error() {
+        let root = temp();
+        let dir = root.path().join("missing").join("store");
+        assert!(matches!(
+            claim_dir(&dir, "redb", SyncMode::Sync),
+            Err(Error::Io(error)) if error.kind() == io::ErrorKind::NotFound
+        ));
+    }
+
+    #[test]
+    fn a_garbage_marker_is_corruption() {
+        let root = temp();
+        fs::write(root.path().join(MARKER_FILE), b"\xff\x00garbage").expect("write");
+        assert!(matches!(
+            claim_dir(root.path(), "redb", SyncMode::Sync),
+            Err(Error::Corruption(_))
+        ));
+        fs::write(
+            root.path().join(MARKER_FILE),
+            format!("{MAGIC_LINE}\nformat=1\n"),
+        )
+        .expect("write");
+        assert!(matches!(
+            read_marker(root.path()),
+            Err(Error::Corruption(_))
+        ));
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let root = temp();
+        fs::write(
+            root.path().join(MARKER_FILE),
+            format!("{MAGIC_LINE}\nengine=redb\nformat=99\n"),
+        )
+        .expect("write");
+        assert!(matches!(
+            claim_dir(root.path(), "redb", SyncMode::Sync),
+            Err(Error::UnsupportedFormat { found: 99, .. })
+        ));
+    }
+}

@@ -1,0 +1,61 @@
+//! `RawEngine`: the primitives a backend supplies. Everything else is shared.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::batch::Commit;
+use crate::config::Config;
+use crate::error::Result;
+
+/// How durable one engine commit must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Atomic and visible to readers when the commit returns; not fsynced.
+    Buffered,
+    /// When the commit returns, it AND every earlier commit survive a crash.
+    Durable,
+}
+
+/// The engine-specific primitives of one backend.
+///
+/// A backend is a thin translation layer: [`Store`](crate::Store) owns the apply lock,
+/// the cached applied index, the monotonic pin, the skip of stale indices and the
+/// directory marker, and calls these primitives. A backend never sees an index to
+/// compare; it commits what it is given.
+///
+/// The contract each primitive must meet:
+/// - The data namespace and the meta namespace are separate (a column family, keyspace,
+///   named database or table each); nothing done to data keys touches meta keys.
+/// - [`commit`](RawEngine::commit) applies every op of one [`Commit`] in order, in ONE
+///   atomic engine commit spanning both namespaces. A crash leaves all of it or none.
+///   Calls are never concurrent with each other: the store serialises them, which is
+///   what lets a backend emulate `DeletePrefix` by scan-and-delete.
+/// - With [`Durability::Durable`] the commit and every earlier commit are durable on
+///   return; [`sync`](RawEngine::sync) makes every earlier commit durable.
+/// - Reads see every commit that has returned, and may run concurrently with a commit.
+/// - `Drop` must not lose committed data that a clean shutdown is expected to keep; the
+///   store calls [`sync`](RawEngine::sync) before dropping a backend.
+pub trait RawEngine: Send + Sync + Sized + 'static {
+    /// The engine's name as written in the directory marker and accepted by the facade.
+    const NAME: &'static str;
+
+    /// Opens (creating if empty) the engine's files in `dir`. The directory exists and
+    /// is already marked as this engine's.
+    fn open(dir: &Path, config: &Config) -> Result<Self>;
+
+    /// Commits `commit` atomically with the given durability.
+    fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()>;
+
+    /// Makes every commit so far durable.
+    fn sync(&self) -> Result<()>;
+
+    /// Reads one data key.
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Reads one meta key.
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Every data key starting with `prefix`, ascending, from one consistent view.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>>;
+}

@@ -1,0 +1,260 @@
+//! fsmstore: one storage API for a raft state machine over RocksDB, fjall, LMDB and redb.
+//!
+//! Pick engines with cargo features; program against [`Engine`]:
+//!
+//! ```
+//! use fsmstore::{Config, Engine, SyncMode, WriteBatch, decide_restore};
+//!
+//! # fn main() -> fsmstore::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let store = fsmstore::open_default(dir.path(), &Config::new(SyncMode::NoSync))?;
+//! let mut batch = WriteBatch::new();
+//! batch.put("user/1", "alice");
+//! store.apply(&batch, Some(42))?;                  // data + applied index, one commit
+//! store.set_durable_applied_index(42)?;            // checkpoint: forced sync
+//! assert!(!decide_restore(&store, 40).must_restore()); // already past the snapshot
+//! # Ok(()) }
+//! ```
+//!
+//! | feature | engine | crate |
+//! |---|---|---|
+//! | `redb` (default) | redb | `fsmstore-redb` |
+//! | `fjall` | fjall | `fsmstore-fjall` |
+//! | `heed` | LMDB (through heed) | `fsmstore-heed` |
+//! | `memory` | in-memory reference engine | `fsmstore-memory` |
+//!
+//! [`DefaultEngine`] is the store type of the first compiled-in engine in the order
+//! redb, fjall, heed, memory; [`open`] picks any compiled-in engine at run time by [`Backend`].
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+pub use engine_api::*;
+
+#[cfg(feature = "fjall")]
+pub use fsmstore_fjall as fjall;
+#[cfg(feature = "heed")]
+pub use fsmstore_heed as heed;
+#[cfg(feature = "memory")]
+pub use fsmstore_memory as memory;
+#[cfg(feature = "redb")]
+pub use fsmstore_redb as redb;
+
+/// The store type of the default engine (the first compiled in of redb, fjall, heed, memory).
+#[cfg(feature = "redb")]
+pub type DefaultEngine = fsmstore_redb::RedbStore;
+/// The store type of the default engine (the first compiled in of redb, fjall, heed, memory).
+#[cfg(all(feature = "fjall", not(feature = "redb")))]
+pub type DefaultEngine = fsmstore_fjall::FjallStore;
+/// The store type of the default engine (the first compiled in of redb, fjall, heed, memory).
+#[cfg(all(feature = "heed", not(any(feature = "redb", feature = "fjall"))))]
+pub type DefaultEngine = fsmstore_heed::HeedStore;
+/// The store type of the default engine (the first compiled in of redb, fjall, heed, memory).
+#[cfg(all(
+    feature = "memory",
+    not(any(feature = "redb", feature = "fjall", feature = "heed"))
+))]
+pub type DefaultEngine = fsmstore_memory::MemoryStore;
+
+/// The [`Backend`] of [`DefaultEngine`].
+#[cfg(feature = "redb")]
+pub const DEFAULT_BACKEND: Backend = Backend::Redb;
+/// The [`Backend`] of [`DefaultEngine`].
+#[cfg(all(feature = "fjall", not(feature = "redb")))]
+pub const DEFAULT_BACKEND: Backend = Backend::Fjall;
+/// The [`Backend`] of [`DefaultEngine`].
+#[cfg(all(feature = "heed", not(any(feature = "redb", feature = "fjall"))))]
+pub const DEFAULT_BACKEND: Backend = Backend::Heed;
+/// The [`Backend`] of [`DefaultEngine`].
+#[cfg(all(
+    feature = "memory",
+    not(any(feature = "redb", feature = "fjall", feature = "heed"))
+))]
+pub const DEFAULT_BACKEND: Backend = Backend::Memory;
+
+/// Opens a store of the [`DefaultEngine`] in `dir`.
+#[cfg(any(
+    feature = "redb",
+    feature = "fjall",
+    feature = "heed",
+    feature = "memory"
+))]
+pub fn open_default(dir: impl AsRef<Path>, config: &Config) -> Result<DefaultEngine> {
+    DefaultEngine::open(dir, config)
+}
+
+/// An engine fsmstore knows, compiled in or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The in-memory reference engine (feature `memory`).
+    Memory,
+    /// redb (feature `redb`).
+    Redb,
+    /// fjall (feature `fjall`).
+    Fjall,
+    /// LMDB through heed (feature `heed`; also parsed from `lmdb`).
+    Heed,
+}
+
+impl Backend {
+    /// Every engine fsmstore knows, compiled in or not.
+    pub const ALL: &'static [Backend] = &[
+        Backend::Memory,
+        Backend::Redb,
+        Backend::Fjall,
+        Backend::Heed,
+    ];
+
+    /// The engine's name, as written in directory markers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Memory => "memory",
+            Backend::Redb => "redb",
+            Backend::Fjall => "fjall",
+            Backend::Heed => "heed",
+        }
+    }
+
+    /// The cargo feature of this crate that compiles the engine in.
+    pub fn feature(self) -> &'static str {
+        self.name()
+    }
+
+    /// Whether the engine is compiled into this build.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Memory => cfg!(feature = "memory"),
+            Backend::Redb => cfg!(feature = "redb"),
+            Backend::Fjall => cfg!(feature = "fjall"),
+            Backend::Heed => cfg!(feature = "heed"),
+        }
+    }
+
+    /// The engines compiled into this build.
+    pub fn compiled() -> Vec<Backend> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|backend| backend.is_compiled())
+            .collect()
+    }
+
+    /// Whether the engine keeps data across processes.
+    pub fn is_durable(self) -> bool {
+        !matches!(self, Backend::Memory)
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    /// Parses an engine name, case-insensitive: `memory`, `redb`, `fjall`, `heed` or
+    /// `lmdb`.
+    fn from_str(name: &str) -> Result<Self> {
+        let lowered = name.trim().to_ascii_lowercase();
+        if lowered == "lmdb" {
+            return Ok(Backend::Heed);
+        }
+        Backend::ALL
+            .iter()
+            .copied()
+            .find(|backend| backend.name() == lowered)
+            .ok_or_else(|| {
+                let known: Vec<_> = Backend::ALL.iter().map(|backend| backend.name()).collect();
+                Error::Config(format!(
+                    "unknown engine {name:?}; known engines: {}",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+/// Opens a store of `backend` in `dir`, for programs that pick the engine at run time.
+///
+/// An engine that is not compiled in is [`Error::NotCompiled`], naming the feature.
+pub fn open(backend: Backend, dir: impl AsRef<Path>, config: &Config) -> Result<Box<dyn Engine>> {
+    let dir = dir.as_ref();
+    match backend {
+        #[cfg(feature = "memory")]
+        Backend::Memory => Ok(Box::new(fsmstore_memory::MemoryStore::open(dir, config)?)),
+        #[cfg(feature = "redb")]
+        Backend::Redb => Ok(Box::new(fsmstore_redb::RedbStore::open(dir, config)?)),
+        #[cfg(feature = "fjall")]
+        Backend::Fjall => Ok(Box::new(fsmstore_fjall::FjallStore::open(dir, config)?)),
+        #[cfg(feature = "heed")]
+        Backend::Heed => Ok(Box::new(fsmstore_heed::HeedStore::open(dir, config)?)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (dir, config);
+            Err(Error::NotCompiled {
+                engine: other.name().to_owned(),
+                feature: other.feature().to_owned(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_names_parse_case_insensitively_and_lmdb_means_heed() {
+        assert_eq!("REDB".parse::<Backend>().ok(), Some(Backend::Redb));
+        assert_eq!(" fjall ".parse::<Backend>().ok(), Some(Backend::Fjall));
+        assert_eq!("lmdb".parse::<Backend>().ok(), Some(Backend::Heed));
+        assert_eq!("heed".parse::<Backend>().ok(), Some(Backend::Heed));
+        assert_eq!("memory".parse::<Backend>().ok(), Some(Backend::Memory));
+        for backend in Backend::ALL {
+            assert_eq!(backend.to_string().parse::<Backend>().ok(), Some(*backend));
+        }
+    }
+
+    #[test]
+    fn an_unknown_engine_name_is_a_config_error_listing_the_known_ones() {
+        match "sqlite".parse::<Backend>() {
+            Err(Error::Config(message)) => assert!(message.contains("redb"), "{message}"),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn opening_an_engine_that_is_not_compiled_names_its_feature() {
+        for backend in Backend::ALL.iter().copied() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let result = open(backend, dir.path().join("store"), &Config::default());
+            match (backend.is_compiled(), result) {
+                (true, Ok(store)) => assert_eq!(store.engine_name(), backend.name()),
+                (false, Err(Error::NotCompiled { engine, feature })) => {
+                    assert_eq!(engine, backend.name());
+                    assert_eq!(feature, backend.feature());
+                    assert!(!dir.path().join("store").exists());
+                }
+                (compiled, other) => {
+                    panic!(
+                        "{backend} (compiled: {compiled}) opened as {:?}",
+                        other.err()
+                    )
+                }
+            }
+        }
+    }
+
+    #[cfg(any(
+        feature = "redb",
+        feature = "fjall",
+        feature = "heed",
+        feature = "memory"
+    ))]
+    #[test]
+    fn the_default_engine_is_compiled() {
+        assert!(Backend::compiled().contains(&DEFAULT_BACKEND));
+    }
+}
