@@ -1,6 +1,6 @@
 //! Batch semantics: order, overwrite, delete, delete-prefix, scans, bad input.
 
-use fsmstore::{Bytes, Error, WriteBatch};
+use fsmstore::{Bytes, Error, MAX_KEY_LEN, WriteBatch};
 
 use crate::Harness;
 use crate::support::{applied, apply_at, get_string, put, puts, scan_keys, scan_strings};
@@ -279,6 +279,53 @@ pub fn an_empty_exclude_prefix_or_meta_name_is_rejected(h: &Harness) {
     meta.put_meta("", "x");
     assert!(matches!(store.write(&meta), Err(Error::InvalidArgument(_))));
     assert_eq!(applied(&*store), None);
+}
+
+/// Keys and meta names of up to `MAX_KEY_LEN` bytes are stored on every engine; a longer
+/// one rejects its batch whole, and reading such a key is simply `None`.
+pub fn keys_up_to_the_maximum_length_work_and_longer_ones_are_rejected(h: &Harness) {
+    let store = h.open_sync();
+    let longest = vec![b'k'; MAX_KEY_LEN];
+    let mut batch = WriteBatch::new();
+    batch
+        .put(longest.clone(), "v")
+        .put_meta(longest.clone(), "m");
+    apply_at(&*store, &batch, 1);
+    assert_eq!(
+        store.get(&longest).expect("get"),
+        Some(Bytes::from_static(b"v"))
+    );
+    assert_eq!(
+        store.get_meta(&longest).expect("meta"),
+        Some(Bytes::from_static(b"m"))
+    );
+
+    let too_long = vec![b'k'; MAX_KEY_LEN + 1];
+    let mut batch = put("first", "x");
+    batch.put(too_long.clone(), "v");
+    assert!(matches!(
+        store.apply(&batch, Some(2)),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut batch = WriteBatch::new();
+    batch.put_meta(too_long.clone(), "v");
+    assert!(matches!(
+        store.write(&batch),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(get_string(&*store, "first"), None);
+    assert_eq!(applied(&*store), Some(1));
+    assert_eq!(store.get(&too_long).expect("get"), None);
+    assert_eq!(store.get_meta(&too_long).expect("meta"), None);
+    assert!(store.scan_prefix(&too_long).expect("scan").is_empty());
+
+    let mut delete = WriteBatch::new();
+    delete.delete_prefix(too_long, None);
+    apply_at(&*store, &delete, 3);
+    assert_eq!(
+        store.get(&longest).expect("get"),
+        Some(Bytes::from_static(b"v"))
+    );
 }
 
 /// A thousand puts in one batch are all visible, in order.

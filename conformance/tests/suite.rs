@@ -67,6 +67,7 @@ group!(batch:
     binary_keys_and_values_round_trip,
     a_batch_with_an_empty_key_is_rejected_whole,
     an_empty_exclude_prefix_or_meta_name_is_rejected,
+    keys_up_to_the_maximum_length_work_and_longer_ones_are_rejected,
     a_large_batch_is_fully_visible,
     data_survives_close_and_reopen,
 );

@@ -5,6 +5,14 @@ use bytes::Bytes;
 use crate::applied_index::{APPLIED_INDEX_KEY, encode_applied_index};
 use crate::error::{Error, Result};
 
+/// The longest data key or meta name, in bytes, on every engine.
+///
+/// LMDB cannot store a longer key, and a store must be able to move to any engine (by a
+/// feature flag or a snapshot), so every engine enforces LMDB's limit. A longer key is
+/// rejected with [`Error::InvalidArgument`]; reading one returns `None`, since it cannot
+/// exist.
+pub const MAX_KEY_LEN: usize = 511;
+
 /// One mutation in a [`WriteBatch`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -47,8 +55,8 @@ pub enum Op {
 ///
 /// Ops apply in the order they were added: a later op sees the effect of an earlier one
 /// (a put after a delete-prefix survives; a delete-prefix after a put removes it).
-/// Keys and meta names must be non-empty; this is checked when the batch is committed,
-/// and a bad batch is rejected whole with [`Error::InvalidArgument`].
+/// Keys and meta names must be 1 to [`MAX_KEY_LEN`] bytes long; this is checked when the
+/// batch is committed, and a bad batch is rejected whole with [`Error::InvalidArgument`].
 ///
 /// ```
 /// use engine_api::WriteBatch;
@@ -143,20 +151,23 @@ impl WriteBatch {
     pub(crate) fn validate(&self) -> Result<BatchSummary> {
         let mut summary = BatchSummary::default();
         for (position, op) in self.ops.iter().enumerate() {
-            let empty = match op {
-                Op::Put { key, .. } | Op::Delete { key } => key.is_empty().then_some("key"),
-                Op::DeletePrefix { exclude, .. } => exclude
-                    .as_ref()
-                    .is_some_and(Bytes::is_empty)
-                    .then_some("exclude prefix"),
+            let (what, bytes) = match op {
+                Op::Put { key, .. } | Op::Delete { key } => ("key", key),
+                Op::DeletePrefix { exclude: None, .. } => continue,
+                Op::DeletePrefix {
+                    exclude: Some(exclude),
+                    ..
+                } => ("exclude prefix", exclude),
                 Op::PutMeta { name, .. } | Op::DeleteMeta { name } => {
                     summary.touches_applied_index |= name.as_ref() == APPLIED_INDEX_KEY;
-                    name.is_empty().then_some("meta name")
+                    ("meta name", name)
                 }
             };
-            if let Some(what) = empty {
+            if bytes.is_empty() || bytes.len() > MAX_KEY_LEN {
                 return Err(Error::invalid_argument(format!(
-                    "op {position} of the batch has an empty {what}"
+                    "op {position} of the batch has a {what} of {} bytes; \
+                     it must be 1 to {MAX_KEY_LEN} bytes long",
+                    bytes.len()
                 )));
             }
         }
@@ -277,6 +288,47 @@ mod tests {
         let mut batch = WriteBatch::new();
         batch.delete_prefix("p", Some(Bytes::new()));
         assert!(matches!(batch.validate(), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn keys_longer_than_the_limit_reject_the_batch() {
+        let longest = vec![b'k'; MAX_KEY_LEN];
+        let mut batch = WriteBatch::new();
+        batch
+            .put(longest.clone(), "v")
+            .put_meta(longest.clone(), "v");
+        assert!(batch.validate().is_ok());
+        let too_long = vec![b'k'; MAX_KEY_LEN + 1];
+        for op in [
+            Op::Put {
+                key: too_long.clone().into(),
+                value: Bytes::new(),
+            },
+            Op::Delete {
+                key: too_long.clone().into(),
+            },
+            Op::PutMeta {
+                name: too_long.clone().into(),
+                value: Bytes::new(),
+            },
+            Op::DeleteMeta {
+                name: too_long.clone().into(),
+            },
+            Op::DeletePrefix {
+                prefix: Bytes::new(),
+                exclude: Some(too_long.clone().into()),
+            },
+        ] {
+            let batch = WriteBatch { ops: vec![op] };
+            assert!(matches!(batch.validate(), Err(Error::InvalidArgument(_))));
+        }
+    }
+
+    #[test]
+    fn a_prefix_of_any_length_is_allowed() {
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix(vec![b'p'; MAX_KEY_LEN * 2], None);
+        assert!(batch.validate().is_ok());
     }
 
     #[test]

@@ -89,6 +89,21 @@ impl Error {
         }
     }
 
+    /// Maps an I/O error that an engine returned while reading its own files.
+    ///
+    /// Engines report a damaged file through I/O errors too: `InvalidData` (bytes that
+    /// do not parse, such as a wrong magic number) and `UnexpectedEof` (a file cut short,
+    /// read with `read_exact`). Those are [`Error::Corruption`]; any other kind is a real
+    /// OS error, [`Error::Io`].
+    pub fn from_engine_io(engine: &'static str, error: std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                Error::Corruption(format!("{engine}: {error}"))
+            }
+            _ => Error::Io(error),
+        }
+    }
+
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Error::InvalidArgument(message.into())

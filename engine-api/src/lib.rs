@@ -35,7 +35,7 @@ mod store;
 mod sync_mode;
 
 pub use applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
-pub use batch::{Commit, Op, OpRef, WriteBatch};
+pub use batch::{Commit, MAX_KEY_LEN, Op, OpRef, WriteBatch};
 pub use bytes::Bytes;
 pub use checkpoint::{CheckpointError, checkpoint_then};
 pub use config::{Config, DEFAULT_LMDB_MAP_SIZE};

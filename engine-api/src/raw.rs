@@ -34,6 +34,10 @@ pub enum Durability {
 /// - With [`Durability::Durable`] the commit and every earlier commit are durable on
 ///   return; [`sync`](RawEngine::sync) makes every earlier commit durable.
 /// - Reads see every commit that has returned, and may run concurrently with a commit.
+/// - Keys and meta names are 1 to [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes: the store
+///   checks every commit and read, and never hands a backend anything else. A prefix
+///   passed to `scan_prefix` is at most that long; one in a `DeletePrefix` may be longer
+///   (it then matches nothing).
 /// - `Drop` must not lose committed data that a clean shutdown is expected to keep; the
 ///   store calls [`sync`](RawEngine::sync) before dropping a backend.
 pub trait RawEngine: Send + Sync + Sized + 'static {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 
 use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index};
-use crate::batch::{Commit, WriteBatch};
+use crate::batch::{Commit, MAX_KEY_LEN, WriteBatch};
 use crate::config::Config;
 use crate::engine::{ApplyOutcome, Engine};
 use crate::error::{Error, Result};
@@ -211,20 +211,35 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        if !storable(key) {
+            return Ok(None);
+        }
         self.raw().get(key)
     }
 
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
+        if !storable(name) {
+            return Ok(None);
+        }
         self.raw().get_meta(name)
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        if prefix.len() > MAX_KEY_LEN {
+            return Ok(Vec::new());
+        }
         self.raw().scan_prefix(prefix)
     }
 
     fn close(self: Box<Self>) -> Result<()> {
         Store::close(*self)
     }
+}
+
+/// Whether a key of this length can be stored at all. Other keys cannot exist, so reads
+/// answer without asking an engine that may not accept them.
+fn storable(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN
 }
 
 impl<R: RawEngine> Drop for Store<R> {

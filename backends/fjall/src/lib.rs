@@ -69,7 +69,9 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use engine_api::{Commit, Config, Durability, Error, OpRef, RawEngine, Result, deleted_by_prefix};
+use engine_api::{
+    Commit, Config, Durability, Error, MAX_KEY_LEN, OpRef, RawEngine, Result, deleted_by_prefix,
+};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, UserKey};
 
 /// The fjall engine's store type.
@@ -77,9 +79,6 @@ pub type FjallStore = engine_api::Store<FjallEngine>;
 
 /// The subdirectory of the store directory that holds the fjall database.
 const DATABASE_DIR: &str = "fjall";
-
-/// fjall stores a key's length in 16 bits.
-const MAX_KEY_LEN: usize = u16::MAX as usize;
 
 /// fjall stores a value's length in 32 bits.
 const MAX_VALUE_LEN: u64 = u32::MAX as u64;
@@ -111,10 +110,6 @@ impl FjallEngine {
     }
 
     fn read_one(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Bytes>> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
-            // fjall cannot hold such a key (and asserts on it), so it is absent.
-            return Ok(None);
-        }
         let value = self.db.snapshot().get(keyspace, key).map_err(map_error)?;
         Ok(value.map(|value| Bytes::copy_from_slice(&value)))
     }
@@ -138,6 +133,7 @@ impl FjallEngine {
             }
         }
         if prefix.len() > MAX_KEY_LEN {
+            // No stored key is that long, so the committed state has nothing to delete.
             return Ok(());
         }
         // The store serialises commits, so this view is the committed state the batch
@@ -178,19 +174,19 @@ impl RawEngine for FjallEngine {
         for op in commit.ops() {
             match op {
                 OpRef::Put { key, value } => {
-                    data.insert(checked_key(key)?, Some(checked_value(value)?));
+                    data.insert(UserKey::from(key), Some(checked_value(value)?));
                 }
                 OpRef::Delete { key } => {
-                    data.insert(checked_key(key)?, None);
+                    data.insert(UserKey::from(key), None);
                 }
                 OpRef::DeletePrefix { prefix, exclude } => {
                     self.delete_prefix(&mut data, prefix, exclude)?;
                 }
                 OpRef::PutMeta { name, value } => {
-                    meta.insert(checked_key(name)?, Some(checked_value(value)?));
+                    meta.insert(UserKey::from(name), Some(checked_value(value)?));
                 }
                 OpRef::DeleteMeta { name } => {
-                    meta.insert(checked_key(name)?, None);
+                    meta.insert(UserKey::from(name), None);
                 }
             }
         }
@@ -233,9 +229,6 @@ impl RawEngine for FjallEngine {
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        if prefix.len() > MAX_KEY_LEN {
-            return Ok(Vec::new());
-        }
         self.db
             .snapshot()
             .prefix(&self.data, prefix)
@@ -245,17 +238,6 @@ impl RawEngine for FjallEngine {
             })
             .collect()
     }
-}
-
-/// A key fjall accepts, copied for the batch; fjall asserts on anything else.
-fn checked_key(key: &[u8]) -> Result<UserKey> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(Error::invalid_argument(format!(
-            "fjall keys are 1 to {MAX_KEY_LEN} bytes long; got {} bytes",
-            key.len()
-        )));
-    }
-    Ok(UserKey::from(key))
 }
 
 /// A value fjall accepts; fjall asserts on anything longer.
@@ -275,7 +257,7 @@ fn map_error(error: fjall::Error) -> Error {
     match error {
         // `LsmError` is fjall's (doc-hidden) re-export of lsm-tree's error, which it wraps
         // as `Storage`; naming it avoids a second, version-pinned dependency on lsm-tree.
-        E::Io(io) | E::Storage(fjall::LsmError::Io(io)) => map_io_error(io),
+        E::Io(io) | E::Storage(fjall::LsmError::Io(io)) => Error::from_engine_io("fjall", io),
         // Every other lsm-tree error is a damaged or unreadable file: a checksum,
         // header, trailer, tag, version or decompression failure.
         E::Storage(_)
@@ -286,16 +268,6 @@ fn map_error(error: fjall::Error) -> Error {
         | E::InvalidTag(_)
         | E::Unrecoverable => Error::Corruption(format!("fjall: {error:?}")),
         other => Error::backend("fjall", other),
-    }
-}
-
-fn map_io_error(error: std::io::Error) -> Error {
-    match error.kind() {
-        // fjall reads with `read_exact`; running out of bytes means a truncated file.
-        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => {
-            Error::Corruption(format!("fjall: {error}"))
-        }
-        _ => Error::Io(error),
     }
 }
 

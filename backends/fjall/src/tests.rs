@@ -226,38 +226,6 @@ fn the_same_key_written_twice_in_one_commit_keeps_the_last_op() -> TestResult {
 }
 
 #[test]
-fn a_key_too_long_for_fjall_is_rejected_and_nothing_is_written() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let long = vec![b'k'; u16::MAX as usize + 1];
-
-    let mut batch = WriteBatch::new();
-    batch.put("first", "x").put(long.clone(), "v");
-    assert!(matches!(
-        store.apply(&batch, Some(1)),
-        Err(Error::InvalidArgument(_))
-    ));
-    let mut batch = WriteBatch::new();
-    batch.put_meta(long.clone(), "v");
-    assert!(matches!(
-        store.write(&batch),
-        Err(Error::InvalidArgument(_))
-    ));
-
-    assert_eq!(store.get(b"first")?, None);
-    assert_eq!(store.applied_index()?, None);
-    assert_eq!(store.get(&long)?, None);
-    assert_eq!(store.scan_prefix(&long)?, []);
-
-    let longest = vec![b'k'; u16::MAX as usize];
-    let mut batch = WriteBatch::new();
-    batch.put(longest.clone(), "v").delete_prefix(long, None);
-    store.write(&batch)?;
-    assert_eq!(store.get(&longest)?, Some(Bytes::from("v")));
-    Ok(())
-}
-
-#[test]
 fn a_garbage_version_file_is_a_corruption_error_at_open() -> TestResult {
     let dir = tempfile::tempdir()?;
     open(dir.path(), SyncMode::Sync)?.close()?;

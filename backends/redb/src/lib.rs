@@ -215,17 +215,9 @@ impl RawEngine for RedbEngine {
 fn map_error(error: impl Into<redb::Error>) -> Error {
     match error.into() {
         redb::Error::Corrupted(message) => Error::Corruption(format!("redb: {message}")),
-        // redb reports a file that is not a redb database as `InvalidData`, and a header
-        // cut short by truncation as `UnexpectedEof`: both are damaged files, not OS errors.
-        redb::Error::Io(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
-            ) =>
-        {
-            Error::Corruption(format!("redb: {io}"))
-        }
-        redb::Error::Io(io) => Error::Io(io),
+        // redb reports a file that is not a redb database as `InvalidData` and a header
+        // cut short as `UnexpectedEof`, which the shared mapping reads as corruption.
+        redb::Error::Io(io) => Error::from_engine_io("redb", io),
         redb::Error::ValueTooLarge(len) => Error::invalid_argument(format!(
             "redb: a key and value of {len} bytes exceed redb's size limit"
         )),
