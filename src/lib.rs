@@ -22,6 +22,7 @@
 //! | `fjall` | fjall | `fsmstore-fjall` |
 //! | `heed` | LMDB (through heed) | `fsmstore-heed` |
 //! | `memory` | in-memory reference engine | `fsmstore-memory` |
+//! | `rocksdb` | RocksDB (needs libclang to build) | `fsmstore-rocksdb` |
 //!
 //! [`DefaultEngine`] is the store type of the first compiled-in engine in the order
 //! redb, fjall, heed, memory; [`open`] picks any compiled-in engine at run time by [`Backend`].
@@ -40,6 +41,8 @@ pub use fsmstore_heed as heed;
 pub use fsmstore_memory as memory;
 #[cfg(feature = "redb")]
 pub use fsmstore_redb as redb;
+#[cfg(feature = "rocksdb")]
+pub use fsmstore_rocksdb as rocksdb;
 
 /// The store type of the default engine (the first compiled in of redb, fjall, heed, memory).
 #[cfg(feature = "redb")]
@@ -95,6 +98,8 @@ pub enum Backend {
     Fjall,
     /// LMDB through heed (feature `heed`; also parsed from `lmdb`).
     Heed,
+    /// RocksDB (feature `rocksdb`).
+    RocksDb,
 }
 
 impl Backend {
@@ -104,6 +109,7 @@ impl Backend {
         Backend::Redb,
         Backend::Fjall,
         Backend::Heed,
+        Backend::RocksDb,
     ];
 
     /// The engine's name, as written in directory markers.
@@ -113,6 +119,7 @@ impl Backend {
             Backend::Redb => "redb",
             Backend::Fjall => "fjall",
             Backend::Heed => "heed",
+            Backend::RocksDb => "rocksdb",
         }
     }
 
@@ -128,6 +135,7 @@ impl Backend {
             Backend::Redb => cfg!(feature = "redb"),
             Backend::Fjall => cfg!(feature = "fjall"),
             Backend::Heed => cfg!(feature = "heed"),
+            Backend::RocksDb => cfg!(feature = "rocksdb"),
         }
     }
 
@@ -155,8 +163,8 @@ impl fmt::Display for Backend {
 impl FromStr for Backend {
     type Err = Error;
 
-    /// Parses an engine name, case-insensitive: `memory`, `redb`, `fjall`, `heed` or
-    /// `lmdb`.
+    /// Parses an engine name, case-insensitive: `memory`, `redb`, `fjall`, `heed` (or
+    /// `lmdb`) and `rocksdb`.
     fn from_str(name: &str) -> Result<Self> {
         let lowered = name.trim().to_ascii_lowercase();
         if lowered == "lmdb" {
@@ -190,6 +198,8 @@ pub fn open(backend: Backend, dir: impl AsRef<Path>, config: &Config) -> Result<
         Backend::Fjall => Ok(Box::new(fsmstore_fjall::FjallStore::open(dir, config)?)),
         #[cfg(feature = "heed")]
         Backend::Heed => Ok(Box::new(fsmstore_heed::HeedStore::open(dir, config)?)),
+        #[cfg(feature = "rocksdb")]
+        Backend::RocksDb => Ok(Box::new(fsmstore_rocksdb::RocksDbStore::open(dir, config)?)),
         #[allow(unreachable_patterns)]
         other => {
             let _ = (dir, config);

@@ -13,7 +13,8 @@ use rstest_reuse::{self, apply, template};
     feature = "memory",
     feature = "redb",
     feature = "fjall",
-    feature = "heed"
+    feature = "heed",
+    feature = "rocksdb"
 )))]
 compile_error!("enable at least one engine feature to run the conformance suite");
 
@@ -23,7 +24,23 @@ compile_error!("enable at least one engine feature to run the conformance suite"
 #[cfg_attr(feature = "redb", case::redb(Backend::Redb))]
 #[cfg_attr(feature = "fjall", case::fjall(Backend::Fjall))]
 #[cfg_attr(feature = "heed", case::heed(Backend::Heed))]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
 fn engines(#[case] backend: Backend) {}
+
+/// The engines that keep data across processes: the ones a kill can test.
+#[cfg(any(
+    feature = "redb",
+    feature = "fjall",
+    feature = "heed",
+    feature = "rocksdb"
+))]
+#[template]
+#[rstest]
+#[cfg_attr(feature = "redb", case::redb(Backend::Redb))]
+#[cfg_attr(feature = "fjall", case::fjall(Backend::Fjall))]
+#[cfg_attr(feature = "heed", case::heed(Backend::Heed))]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
+fn durable_engines(#[case] backend: Backend) {}
 
 fn harness(backend: Backend) -> Harness {
     Harness::new(backend).with_probe(env!("CARGO_BIN_EXE_fsmstore-probe"))
@@ -33,13 +50,16 @@ fn harness(backend: Backend) -> Harness {
 /// names so `every_body_is_instantiated` can tell when one is forgotten.
 macro_rules! group {
     ($group:ident: $($body:ident),+ $(,)?) => {
+        group!($group (engines): $($body),+);
+    };
+    ($group:ident ($template:ident): $($body:ident),+ $(,)?) => {
         mod $group {
             use super::*;
 
             pub const BODIES: &[&str] = &[$(stringify!($body)),+];
 
             $(
-                #[apply(engines)]
+                #[apply($template)]
                 fn $body(#[case] backend: Backend) {
                     conformance::$group::$body(&harness(backend));
                 }
@@ -144,6 +164,24 @@ group!(concurrency:
     a_scan_never_sees_half_a_batch,
 );
 
+group!(model: random_histories_match_the_memory_model);
+
+#[cfg(any(
+    feature = "redb",
+    feature = "fjall",
+    feature = "heed",
+    feature = "rocksdb"
+))]
+group!(crash_tests (durable_engines):
+    killed_sync_writers_lose_nothing_acknowledged,
+    killed_nosync_writers_never_tear_a_batch_or_lose_a_checkpoint,
+    a_kill_during_a_checkpoint_loses_no_checkpoint,
+    a_kill_during_close_loses_nothing_already_closed,
+    a_failing_disk_under_sync_gives_typed_errors_and_loses_nothing,
+    a_failing_disk_under_nosync_gives_typed_errors_and_loses_no_checkpoint,
+    garbage_engine_files_fail_the_open_with_corruption,
+);
+
 /// Every `pub fn <body>(h: &Harness)` in the library's group modules is instantiated
 /// above: a body that is written but not listed would silently never run.
 #[test]
@@ -157,6 +195,14 @@ fn every_body_is_instantiated() {
         ("config", config::BODIES),
         ("ownership", ownership::BODIES),
         ("concurrency", concurrency::BODIES),
+        ("model", model::BODIES),
+        #[cfg(any(
+            feature = "redb",
+            feature = "fjall",
+            feature = "heed",
+            feature = "rocksdb"
+        ))]
+        ("crash_tests", crash_tests::BODIES),
     ];
     let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut total = 0;

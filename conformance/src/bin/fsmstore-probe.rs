@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! fsmstore-probe open <engine> <dir> <sync|nosync>
+//! fsmstore-probe writer <engine> <dir> <sync|nosync> <checkpoint-every> <write-every> <close-every>
 //! ```
-//! prints `opened engine=<name> sync_mode=<mode>` and exits 0, or prints
-//! `error kind=<kind>: <message>` and exits 2.
+//! `open` prints `opened engine=<name> sync_mode=<mode>` and exits 0. `writer` applies
+//! batches until it is killed, acknowledging each call on stdout (see
+//! `conformance::crash`). On failure either prints `error kind=<kind>: <message>` and
+//! exits 2.
 
 use std::process::ExitCode;
 
+use conformance::crash::WriterPlan;
 use fsmstore::{Backend, Config, SyncMode};
 
 fn main() -> ExitCode {
@@ -42,8 +46,15 @@ fn run(args: &[String]) -> fsmstore::Result<String> {
             store.close()?;
             Ok(line)
         }
+        [command, engine, dir, mode, plan @ ..] if command == "writer" => {
+            let plan = WriterPlan::parse(plan).ok_or_else(|| {
+                fsmstore::Error::invalid_argument("writer takes three numbers after the mode")
+            })?;
+            conformance::crash::run_writer(engine.parse()?, dir.as_ref(), mode.parse()?, plan)?;
+            Ok("writer stopped".to_owned())
+        }
         _ => Err(fsmstore::Error::invalid_argument(
-            "usage: fsmstore-probe open <engine> <dir> <sync|nosync>",
+            "usage: fsmstore-probe open|writer <engine> <dir> <sync|nosync> [plan]",
         )),
     }
 }

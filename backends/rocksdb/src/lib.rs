@@ -1,0 +1,293 @@
+//! fsmstore engine on [RocksDB](https://rocksdb.org), through the
+//! [`rocksdb`](https://crates.io/crates/rocksdb) crate 0.25 (RocksDB 11.8).
+//!
+//! One RocksDB database in the subdirectory `rocksdb/` of the store directory (the store
+//! directory itself also holds fsmstore's marker file), with two column families: `data`
+//! and `meta`, beside RocksDB's mandatory `default`, which stays empty. Every commit is
+//! ONE RocksDB `WriteBatch` spanning both families. RocksDB logs the whole batch as one
+//! write-ahead-log record with a checksum before it touches a memtable, so a crash leaves
+//! all of it or none, across both families, without `atomic_flush`. The WAL is always on.
+//!
+//! # Durability
+//!
+//! | | RocksDB call |
+//! |---|---|
+//! | Sync apply | `DB::write_opt` with `WriteOptions::set_sync(true)`: the batch is appended to the WAL and every live WAL file is `fsync`ed (`fdatasync`) before the write returns: one WAL sync |
+//! | NoSync apply | the same with `set_sync(false)`: the batch is appended to the WAL and handed to the OS (RocksDB flushes its WAL buffer on every write), no `fsync` |
+//! | checkpoint | a `set_sync(true)` write, or [`RawEngine::sync`]: `DB::flush_wal(true)`, which `fsync`s every live WAL file, the current one and any not yet synced before it, so every earlier NoSync commit becomes durable |
+//! | after kill -9 in NoSync | **kept**: every acknowledged write reached the OS's page cache; only a power loss or OS crash can lose NoSync work |
+//!
+//! An empty `set_sync(true)` write is not short-circuited by RocksDB (it syncs the WAL
+//! like any other), so a durable commit with no ops still makes earlier commits durable.
+//!
+//! # Delete-prefix
+//!
+//! A `DeletePrefix` op becomes range tombstones in the same `WriteBatch`
+//! (`WriteBatch::delete_range_cf` on `data`): `[prefix, prefix_successor(prefix))`, or,
+//! when `exclude` lies inside the prefix, the two ranges on either side of
+//! `[exclude, prefix_successor(exclude))`; nothing when `exclude` covers the prefix. A
+//! prefix with no successor (empty or all `0xFF`) ends at [`END_OF_KEYS`], a key greater
+//! than every key a store can hold. A prefix longer than any key deletes nothing.
+//!
+//! Ops apply in order: RocksDB gives every op of a batch its own sequence number, and a
+//! range tombstone hides only the entries older than itself, so a put earlier in the
+//! commit is deleted and a put after it survives.
+//!
+//! # Reads
+//!
+//! Reads use RocksDB's implicit snapshot: a point read, and a whole prefix scan (one
+//! iterator bounded above by `ReadOptions::set_iterate_upper_bound`), see the state as of
+//! their start. RocksDB publishes a batch's sequence number only after the whole batch
+//! is in the memtables, so a reader never sees half a commit. `scan_prefix` returns a
+//! `Vec`.
+//!
+//! # Close
+//!
+//! RocksDB's close does NOT `fsync` the WAL: it waits for its background flushes and
+//! compactions, then writes out its WAL buffer and closes the file. The store calls
+//! [`RawEngine::sync`] before dropping the engine, so every commit is durable at a
+//! clean shutdown; dropping the engine then closes RocksDB. Nothing else needs doing.
+//!
+//! # Recovery and errors
+//!
+//! The WAL is replayed with `WALRecoveryMode::TolerateCorruptedTailRecords`: a record
+//! cut short at the end of the log (a process killed in the middle of a write) is
+//! dropped, and any other damage (a checksum mismatch inside the log) refuses the open
+//! with [`Error::Corruption`], because replaying only up to it could silently roll back
+//! commits that a Sync apply or a checkpoint reported durable. (RocksDB's default,
+//! point-in-time recovery, would open at the last good record instead.) Paranoid checks
+//! stay on, so a damaged `CURRENT`, `MANIFEST` or table file also fails the open. A
+//! table file damaged after the open surfaces on the read that meets it.
+//!
+//! RocksDB reports errors as a message whose first word names its kind: `Corruption` is
+//! [`Error::Corruption`]; `IO error` is [`Error::Io`] (the message is all RocksDB keeps
+//! of the OS error, so its kind is `Other`); the rest (the database locked by another
+//! handle, `Invalid argument` about files or options, ...) is [`Error::Backend`]: every
+//! key and meta name has been checked by the store, so no RocksDB error is the caller's
+//! input. The one limit RocksDB would not report is checked here: a value over
+//! `u32::MAX` bytes is [`Error::InvalidArgument`] and nothing of the commit is written
+//! (RocksDB's C API drops the error of a `WriteBatch` put, which would silently leave the
+//! op out).
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use engine_api::{
+    Commit, Config, Durability, Error, MAX_KEY_LEN, OpRef, RawEngine, Result, prefix_successor,
+};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, ErrorKind,
+    Options, ReadOptions, WriteBatch, WriteOptions,
+};
+
+/// The RocksDB engine's store type.
+pub type RocksDbStore = engine_api::Store<RocksDbEngine>;
+
+/// The subdirectory of the store directory that holds the RocksDB database.
+pub const DATABASE_DIR: &str = "rocksdb";
+
+/// The column family of data keys.
+const DATA: &str = "data";
+/// The column family of meta keys.
+const META: &str = "meta";
+
+/// The end of an unbounded range delete: `MAX_KEY_LEN + 1` bytes of `0xFF`, greater
+/// than every key of at most [`MAX_KEY_LEN`] bytes.
+pub const END_OF_KEYS: [u8; MAX_KEY_LEN + 1] = [0xFF; MAX_KEY_LEN + 1];
+
+/// Memtable size per column family: RocksDB's 64 MiB default is sized for servers; a
+/// state machine's batches are small and a smaller memtable bounds the WAL to replay.
+const WRITE_BUFFER_SIZE: usize = 16 << 20;
+
+/// RocksDB's info log (`LOG`) is rotated at every open; keep a few old ones only.
+const INFO_LOGS_KEPT: usize = 4;
+
+/// The RocksDB engine: see the crate docs.
+pub struct RocksDbEngine {
+    db: DB,
+}
+
+impl std::fmt::Debug for RocksDbEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDbEngine")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksDbEngine {
+    /// The path of the RocksDB database (a subdirectory of the store directory).
+    pub fn database_path(&self) -> &Path {
+        self.db.path()
+    }
+
+    fn family(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| {
+            Error::backend("rocksdb", format!("the column family `{name}` is not open"))
+        })
+    }
+
+    fn read_one(&self, family: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        let value = self
+            .db
+            .get_pinned_cf(self.family(family)?, key)
+            .map_err(map_error)?;
+        Ok(value.map(|value| Bytes::copy_from_slice(&value)))
+    }
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // On by default in RocksDB (the crate's doc says otherwise); the open relies on it.
+    options.set_paranoid_checks(true);
+    options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    options.set_write_buffer_size(WRITE_BUFFER_SIZE);
+    options.set_compression_type(DBCompressionType::Lz4);
+    options.set_keep_log_file_num(INFO_LOGS_KEPT);
+    options
+}
+
+/// The column families to open: `data`, `meta`, and every family the database already
+/// has (RocksDB refuses an open that leaves one out).
+fn families(path: &Path, options: &Options) -> Result<Vec<String>> {
+    let mut names = vec![DATA.to_owned(), META.to_owned()];
+    if path.join("CURRENT").try_exists()? {
+        for name in DB::list_cf(options, path).map_err(map_error)? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Adds the range tombstones of `DeletePrefix { prefix, exclude }` to `batch`.
+fn delete_prefix(
+    batch: &mut WriteBatch,
+    data: &ColumnFamily,
+    prefix: &[u8],
+    exclude: Option<&[u8]>,
+) {
+    if prefix.len() > MAX_KEY_LEN {
+        // No key is that long; its range would also end before it starts.
+        return;
+    }
+    let end = prefix_successor(prefix);
+    let end = end.as_deref().unwrap_or(&END_OF_KEYS);
+    let mut delete_range = |from: &[u8], to: &[u8]| {
+        // RocksDB rejects a range whose end is below its start only when it applies the
+        // batch, after the WAL write; an empty range is skipped here instead.
+        if from < to {
+            batch.delete_range_cf(data, from, to);
+        }
+    };
+    match exclude {
+        // Every key under `prefix` is excluded.
+        Some(exclude) if prefix.starts_with(exclude) => {}
+        // The excluded keys sit inside the range: delete on both sides of them.
+        Some(exclude) if exclude.starts_with(prefix) => {
+            delete_range(prefix, exclude);
+            if let Some(after) = prefix_successor(exclude) {
+                delete_range(&after, end);
+            }
+        }
+        // Neither prefix contains the other, so no key starts with both.
+        _ => delete_range(prefix, end),
+    }
+}
+
+impl RawEngine for RocksDbEngine {
+    const NAME: &'static str = "rocksdb";
+
+    fn open(dir: &Path, _config: &Config) -> Result<Self> {
+        let path: PathBuf = dir.join(DATABASE_DIR);
+        let options = options();
+        let descriptors = families(&path, &options)?
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
+        let db = DB::open_cf_descriptors(&options, &path, descriptors).map_err(map_error)?;
+        Ok(Self { db })
+    }
+
+    fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()> {
+        let data = self.family(DATA)?;
+        let meta = self.family(META)?;
+        let mut batch = WriteBatch::default();
+        for op in commit.ops() {
+            match op {
+                OpRef::Put { key, value } => {
+                    check_value(value)?;
+                    batch.put_cf(data, key, value);
+                }
+                OpRef::Delete { key } => batch.delete_cf(data, key),
+                OpRef::DeletePrefix { prefix, exclude } => {
+                    delete_prefix(&mut batch, data, prefix, exclude);
+                }
+                OpRef::PutMeta { name, value } => {
+                    check_value(value)?;
+                    batch.put_cf(meta, name, value);
+                }
+                OpRef::DeleteMeta { name } => batch.delete_cf(meta, name),
+            }
+        }
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(durability == Durability::Durable);
+        self.db.write_opt(batch, &write_options).map_err(map_error)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(map_error)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.read_one(DATA, key)
+    }
+
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
+        self.read_one(META, name)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        let mut read_options = ReadOptions::default();
+        if let Some(end) = prefix_successor(prefix) {
+            read_options.set_iterate_upper_bound(end);
+        }
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(self.family(DATA)?, read_options);
+        iter.seek(prefix);
+        let mut found = Vec::new();
+        while let Some((key, value)) = iter.item() {
+            found.push((Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)));
+            iter.next();
+        }
+        // The iterator stops early on an error as well as at the bound.
+        iter.status().map_err(map_error)?;
+        Ok(found)
+    }
+}
+
+/// Rejects a value RocksDB cannot store (see the crate docs).
+fn check_value(value: &[u8]) -> Result<()> {
+    if u32::try_from(value.len()).is_err() {
+        return Err(Error::invalid_argument(format!(
+            "rocksdb: a value of {} bytes exceeds RocksDB's limit of {} bytes",
+            value.len(),
+            u32::MAX
+        )));
+    }
+    Ok(())
+}
+
+fn map_error(error: rocksdb::Error) -> Error {
+    match error.kind() {
+        ErrorKind::Corruption => Error::Corruption(format!("rocksdb: {error}")),
+        ErrorKind::IOError => Error::Io(std::io::Error::other(format!("rocksdb: {error}"))),
+        _ => Error::backend("rocksdb", error),
+    }
+}
+
+#[cfg(test)]
+mod tests;

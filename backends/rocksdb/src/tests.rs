@@ -1,0 +1,594 @@
+use std::path::{Path, PathBuf};
+
+use engine_api::{APPLIED_INDEX_KEY, Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+
+use crate::{DATABASE_DIR, RocksDbStore};
+
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn open(dir: &Path, mode: SyncMode) -> engine_api::Result<RocksDbStore> {
+    RocksDbStore::open(dir, &Config::new(mode))
+}
+
+fn keys(store: &RocksDbStore, prefix: &[u8]) -> engine_api::Result<Vec<Bytes>> {
+    Ok(store
+        .scan_prefix(prefix)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
+}
+
+fn put_all(store: &RocksDbStore, keys: &[&[u8]]) -> engine_api::Result<()> {
+    let mut batch = WriteBatch::new();
+    for key in keys {
+        batch.put(Bytes::copy_from_slice(key), "v");
+    }
+    store.write(&batch)
+}
+
+/// The RocksDB files in a store directory whose name passes `matches`, sorted.
+fn database_files(dir: &Path, matches: impl Fn(&str) -> bool) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.join(DATABASE_DIR))? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(&matches)
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The one file of the database whose name passes `matches`.
+fn database_file(
+    dir: &Path,
+    matches: impl Fn(&str) -> bool,
+) -> std::result::Result<PathBuf, Box<dyn std::error::Error>> {
+    let mut files = database_files(dir, matches)?;
+    match (files.pop(), files.is_empty()) {
+        (Some(file), true) => Ok(file),
+        _ => Err(format!("expected one matching file in {}", dir.display()).into()),
+    }
+}
+
+fn is_wal(name: &str) -> bool {
+    name.ends_with(".log")
+}
+
+fn is_table(name: &str) -> bool {
+    name.ends_with(".sst")
+}
+
+fn is_manifest(name: &str) -> bool {
+    name.starts_with("MANIFEST-")
+}
+
+/// A closed store with a few keys in a table file (flushed from the memtables) and the
+/// applied index at 1.
+fn store_with_a_table_file() -> std::result::Result<tempfile::TempDir, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    for i in 0..100 {
+        batch.put(format!("key/{i:03}"), vec![b'v'; 100]);
+    }
+    store.apply(&batch, Some(1))?;
+    store.raw().db.flush()?;
+    store.close()?;
+    Ok(dir)
+}
+
+/// A closed store whose commits are only in the WAL: 1 to `commits`, one key each.
+fn store_with_only_a_wal(
+    commits: u64,
+) -> std::result::Result<tempfile::TempDir, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    for index in 1..=commits {
+        let mut batch = WriteBatch::new();
+        batch.put(format!("key/{index:03}"), vec![b'v'; 100]);
+        store.apply(&batch, Some(index))?;
+    }
+    store.close()?;
+    Ok(dir)
+}
+
+fn is_corruption(result: &engine_api::Result<RocksDbStore>) -> bool {
+    matches!(result, Err(Error::Corruption(_)))
+}
+
+#[test]
+fn committed_data_survives_close_and_reopen_in_both_sync_modes() -> TestResult {
+    for mode in [SyncMode::Sync, SyncMode::NoSync] {
+        let dir = tempfile::tempdir()?;
+        let store = open(dir.path(), mode)?;
+        let mut batch = WriteBatch::new();
+        batch.put("k", "v").put_meta("schema", "v2");
+        store.apply(&batch, Some(7))?;
+        store.close()?;
+
+        let store = open(dir.path(), mode)?;
+        assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+        assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
+        assert_eq!(store.applied_index()?, Some(7));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_dropped_nosync_store_keeps_its_commits() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::NoSync)?;
+        let mut batch = WriteBatch::new();
+        batch.put("k", "v");
+        store.apply(&batch, Some(3))?;
+    }
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+    assert_eq!(store.applied_index()?, Some(3));
+    Ok(())
+}
+
+#[test]
+fn the_database_lives_in_a_subdirectory_beside_the_store_marker() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert!(dir.path().join(engine_api::MARKER_FILE).is_file());
+    assert_eq!(store.raw().database_path(), dir.path().join(DATABASE_DIR));
+    assert!(dir.path().join(DATABASE_DIR).join("CURRENT").is_file());
+    Ok(())
+}
+
+#[test]
+fn a_fresh_store_has_the_data_and_meta_column_families_and_reads_as_empty() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(store.get(b"anything")?, None);
+    assert_eq!(store.get_meta(b"anything")?, None);
+    assert_eq!(store.applied_index()?, None);
+    assert!(store.scan_prefix(b"")?.is_empty());
+    store.close()?;
+
+    let mut families =
+        rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path().join(DATABASE_DIR))?;
+    families.sort();
+    assert_eq!(families, ["data", "default", "meta"]);
+    Ok(())
+}
+
+#[test]
+fn a_database_with_an_extra_column_family_still_opens() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"k"])?;
+    store.close()?;
+    {
+        let path = dir.path().join(DATABASE_DIR);
+        let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, ["data", "meta"])?;
+        db.create_cf("added later", &rocksdb::Options::default())?;
+    }
+
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+    Ok(())
+}
+
+#[test]
+fn scan_prefix_is_ascending_and_stops_at_the_end_of_the_prefix() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"b", b"a/2", b"ab", b"a/10", b"a", b"a/1", b"`"])?;
+    assert_eq!(keys(&store, b"a/")?, [&b"a/1"[..], b"a/10", b"a/2"]);
+    assert_eq!(
+        keys(&store, b"a")?,
+        [&b"a"[..], b"a/1", b"a/10", b"a/2", b"ab"]
+    );
+    assert_eq!(
+        keys(&store, b"")?,
+        [&b"`"[..], b"a", b"a/1", b"a/10", b"a/2", b"ab", b"b"]
+    );
+    assert!(keys(&store, b"c")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn scan_prefix_of_ff_bytes_reaches_the_end_of_the_key_space() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(
+        &store,
+        &[&[0xFE], &[0xFF], &[0xFF, 0xFF], &[0xFF, 0xFF, 0x01]],
+    )?;
+    assert_eq!(
+        keys(&store, &[0xFF, 0xFF])?,
+        [&[0xFF, 0xFF][..], &[0xFF, 0xFF, 0x01]]
+    );
+    assert_eq!(keys(&store, &[0xFF])?.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_removes_only_the_keys_under_the_prefix() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"user", b"user/1", b"user/2", b"user0", b"usez"])?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("user/", None);
+    store.write(&batch)?;
+
+    assert_eq!(keys(&store, b"")?, [&b"user"[..], b"user0", b"usez"]);
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_sees_earlier_puts_of_its_commit_and_spares_later_ones() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"a/1", b"a/2", b"ab", b"b/1"])?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put("a/earlier", "x")
+        .delete_prefix("a/", None)
+        .put("a/later", "y");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(keys(&store, b"")?, [&b"a/later"[..], b"ab", b"b/1"]);
+    assert_eq!(store.get(b"a/later")?, Some(Bytes::from("y")));
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_with_exclude_keeps_the_excluded_keys_committed_or_not() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(
+        &store,
+        &[
+            b"other",
+            b"t/1",
+            b"t/kee",
+            b"t/keep",
+            b"t/keep/1",
+            b"t/keepsake",
+            b"t/z",
+        ],
+    )?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put("t/keep/earlier", "x")
+        .put("t/earlier", "x")
+        .delete_prefix("t/", Some(Bytes::from("t/keep/")))
+        .put("t/later", "y");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(
+        keys(&store, b"")?,
+        [&b"other"[..], b"t/keep/1", b"t/keep/earlier", b"t/later"]
+    );
+    Ok(())
+}
+
+#[test]
+fn an_exclude_prefix_containing_the_prefix_keeps_every_key() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"user/1", b"user/10", b"user/2"])?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("user/1", Some(Bytes::from("user/")));
+    store.write(&batch)?;
+
+    assert_eq!(keys(&store, b"")?, [&b"user/1"[..], b"user/10", b"user/2"]);
+    Ok(())
+}
+
+#[test]
+fn an_exclude_prefix_outside_the_prefix_changes_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"a/1", b"a/2", b"b/1"])?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("a/", Some(Bytes::from("b/")));
+    store.write(&batch)?;
+
+    assert_eq!(keys(&store, b"")?, [&b"b/1"[..]]);
+    Ok(())
+}
+
+#[test]
+fn an_exclude_prefix_ending_in_ff_keeps_only_its_own_keys() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"a", b"a\x01", b"a\xFF", b"a\xFF\x01", b"b"])?;
+
+    // The range after the excluded keys is empty: they run to the end of the prefix.
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("a", Some(Bytes::from_static(b"a\xFF")));
+    store.write(&batch)?;
+
+    assert_eq!(keys(&store, b"")?, [&b"a\xFF"[..], b"a\xFF\x01", b"b"]);
+    Ok(())
+}
+
+#[test]
+fn delete_prefix_of_ff_bytes_is_unbounded_above() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let longest = vec![0xFF; engine_api::MAX_KEY_LEN];
+    put_all(
+        &store,
+        &[&[0xFE, 0xFF], &[0xFF], &[0xFF, 0xFF, 0x01], &longest],
+    )?;
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put(vec![0xFF, 0x00], "earlier")
+        .delete_prefix(vec![0xFF], Some(Bytes::from_static(&[0xFF, 0xFF, 0x01])))
+        .put(vec![0xFF, 0x02], "later");
+    store.write(&batch)?;
+
+    assert_eq!(
+        keys(&store, b"")?,
+        [&[0xFE, 0xFF][..], &[0xFF, 0x02], &[0xFF, 0xFF, 0x01]]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_prefix_longer_than_any_key_deletes_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let longest = vec![0xFF; engine_api::MAX_KEY_LEN];
+    put_all(&store, &[&longest, b"k"])?;
+
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix(vec![0xFF; engine_api::MAX_KEY_LEN + 10], None);
+    store.write(&batch)?;
+
+    assert_eq!(keys(&store, b"")?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn deleting_the_empty_prefix_empties_data_and_keeps_meta_and_later_puts() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch
+        .put("a", "1")
+        .put(vec![0xFF; engine_api::MAX_KEY_LEN], "2")
+        .put_meta("schema", "v2");
+    store.apply(&batch, Some(3))?;
+
+    let mut batch = WriteBatch::new();
+    batch.put("c", "3").delete_prefix("", None).put("d", "4");
+    store.apply(&batch, Some(4))?;
+
+    assert_eq!(keys(&store, b"")?, [&b"d"[..]]);
+    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
+    assert_eq!(store.applied_index()?, Some(4));
+    Ok(())
+}
+
+#[test]
+fn range_deletes_survive_a_flush_and_a_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::NoSync)?;
+        put_all(&store, &[b"a/1", b"a/2", b"a/keep", b"b"])?;
+        store.raw().db.flush()?;
+        let mut batch = WriteBatch::new();
+        batch.delete_prefix("a/", Some(Bytes::from("a/keep")));
+        store.apply(&batch, Some(1))?;
+        store.raw().db.flush()?;
+        store.close()?;
+    }
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(keys(&store, b"")?, [&b"a/keep"[..], b"b"]);
+    assert_eq!(store.get(b"a/1")?, None);
+    Ok(())
+}
+
+#[test]
+fn data_and_meta_keys_of_the_same_name_are_separate() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("shared", "data").put_meta("shared", "meta");
+    store.apply(&batch, Some(1))?;
+
+    assert_eq!(store.get(b"shared")?, Some(Bytes::from("data")));
+    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
+    assert_eq!(store.get(APPLIED_INDEX_KEY)?, None);
+    assert_eq!(keys(&store, b"")?, [&b"shared"[..]]);
+    assert!(keys(&store, b"_meta")?.is_empty());
+
+    let mut batch = WriteBatch::new();
+    batch.delete("shared").delete_prefix("", None);
+    store.write(&batch)?;
+    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
+    assert_eq!(store.applied_index()?, Some(1));
+    Ok(())
+}
+
+#[test]
+fn opening_a_store_that_is_already_open_is_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let _store = open(dir.path(), SyncMode::Sync)?;
+    assert!(open(dir.path(), SyncMode::Sync).is_err());
+    Ok(())
+}
+
+#[test]
+fn a_garbage_current_file_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_only_a_wal(3)?;
+    std::fs::write(
+        dir.path().join(DATABASE_DIR).join("CURRENT"),
+        b"\x00garbage\xFF",
+    )?;
+    let result = open(dir.path(), SyncMode::Sync);
+    assert!(is_corruption(&result), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn a_truncated_current_file_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_only_a_wal(3)?;
+    let current = dir.path().join(DATABASE_DIR).join("CURRENT");
+    let contents = std::fs::read(&current)?;
+    for length in [0, contents.len() - 1] {
+        std::fs::write(&current, &contents[..length])?;
+        let result = open(dir.path(), SyncMode::Sync);
+        assert!(is_corruption(&result), "cut to {length} bytes: {result:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_garbage_manifest_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_a_table_file()?;
+    let manifest = database_file(dir.path(), is_manifest)?;
+    let length = std::fs::metadata(&manifest)?.len();
+    std::fs::write(&manifest, vec![0xA5; usize::try_from(length)?])?;
+    let result = open(dir.path(), SyncMode::Sync);
+    assert!(is_corruption(&result), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn a_truncated_manifest_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_a_table_file()?;
+    let manifest = database_file(dir.path(), is_manifest)?;
+    let contents = std::fs::read(&manifest)?;
+    for length in [0, 10, contents.len() / 2] {
+        std::fs::write(&manifest, &contents[..length])?;
+        let result = open(dir.path(), SyncMode::Sync);
+        assert!(is_corruption(&result), "cut to {length} bytes: {result:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_garbage_table_file_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_a_table_file()?;
+    let table = database_file(dir.path(), is_table)?;
+    let length = std::fs::metadata(&table)?.len();
+    std::fs::write(&table, vec![0xA5; usize::try_from(length)?])?;
+    let result = open(dir.path(), SyncMode::Sync);
+    assert!(is_corruption(&result), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn a_truncated_table_file_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_a_table_file()?;
+    let table = database_file(dir.path(), is_table)?;
+    let contents = std::fs::read(&table)?;
+    for length in [0, 20, contents.len() / 2, contents.len() - 1] {
+        std::fs::write(&table, &contents[..length])?;
+        let result = open(dir.path(), SyncMode::Sync);
+        assert!(is_corruption(&result), "cut to {length} bytes: {result:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_garbage_wal_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_only_a_wal(10)?;
+    let wal = database_file(dir.path(), is_wal)?;
+    let length = std::fs::metadata(&wal)?.len();
+    std::fs::write(&wal, vec![0xA5; usize::try_from(length)?])?;
+    let result = open(dir.path(), SyncMode::Sync);
+    assert!(is_corruption(&result), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn a_wal_damaged_before_its_last_record_is_a_corruption_error_at_open() -> TestResult {
+    let dir = store_with_only_a_wal(10)?;
+    let wal = database_file(dir.path(), is_wal)?;
+    let mut contents = std::fs::read(&wal)?;
+    let middle = contents.len() / 2;
+    contents[middle] ^= 0x5A;
+    std::fs::write(&wal, &contents)?;
+    let result = open(dir.path(), SyncMode::Sync);
+    assert!(is_corruption(&result), "{result:?}");
+    Ok(())
+}
+
+#[test]
+fn a_wal_cut_inside_its_last_record_drops_that_commit_whole() -> TestResult {
+    let dir = store_with_only_a_wal(10)?;
+    let wal = database_file(dir.path(), is_wal)?;
+    let contents = std::fs::read(&wal)?;
+    // What a process killed in the middle of its last write leaves behind.
+    std::fs::write(&wal, &contents[..contents.len() - 20])?;
+
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(store.applied_index()?, Some(9));
+    assert_eq!(keys(&store, b"key/")?.len(), 9);
+    assert_eq!(store.get(b"key/010")?, None);
+    Ok(())
+}
+
+/// Set in the child process of the kill test: the store directory it writes to.
+const KILL_CHILD_DIR: &str = "FSMSTORE_ROCKSDB_KILL_CHILD_DIR";
+
+#[test]
+fn nosync_commits_acknowledged_before_a_kill_9_are_kept() -> TestResult {
+    if let Some(dir) = std::env::var_os(KILL_CHILD_DIR) {
+        // The child: apply until killed, acknowledging each index on stdout.
+        let store = RocksDbStore::open(&dir, &Config::new(SyncMode::NoSync))?;
+        for i in 1..100_000u64 {
+            let mut batch = WriteBatch::new();
+            batch.put(format!("k/{i:06}"), "v");
+            store.apply(&batch, Some(i))?;
+            println!("applied {i}");
+        }
+        return Ok(());
+    }
+
+    let dir = tempfile::tempdir()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "tests::nosync_commits_acknowledged_before_a_kill_9_are_kept",
+        ])
+        .arg("--nocapture")
+        .env(KILL_CHILD_DIR, dir.path())
+        .env_remove(engine_api::SYNC_MODE_ENV)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut acknowledged = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        if let Some(index) = line?.strip_prefix("applied ") {
+            acknowledged = index.parse()?;
+            if acknowledged >= 300 {
+                break;
+            }
+        }
+    }
+    child.kill()?; // SIGKILL: no destructor, no sync on close
+    child.wait()?;
+    assert!(acknowledged >= 300, "the child stopped at {acknowledged}");
+
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let applied = store
+        .applied_index()?
+        .ok_or("the applied index is missing")?;
+    assert!(applied >= acknowledged, "{applied} < {acknowledged}");
+    let data = keys(&store, b"k/")?;
+    assert_eq!(data.len() as u64, applied, "data and index disagree");
+    assert_eq!(data.last(), Some(&Bytes::from(format!("k/{applied:06}"))));
+    Ok(())
+}
