@@ -44,11 +44,15 @@ impl Timing {
     }
 }
 
+/// Criterion's default sample count, kept: fsync latency is noisy, and the median of
+/// many samples is what the report compares.
+const SAMPLES: u32 = 100;
+
 fn config() -> Criterion {
     let timing = Timing::from_env();
-    // Criterion's default 100 samples: fsync latency is noisy, and the median of many
-    // samples is what the report compares. No plots: the report draws its own chart.
+    // No plots: the report draws its own chart.
     Criterion::default()
+        .sample_size(SAMPLES as usize)
         .warm_up_time(timing.warm_up)
         .measurement_time(timing.measurement)
         .without_plots()
@@ -188,8 +192,12 @@ fn checkpoint(c: &mut Criterion, engine: Backend, timing: Timing) {
         timed.push(round(&mut index));
         setup.push(start.elapsed());
     }
-    let measurement =
-        checkpoint_measurement(median(&mut timed), median(&mut setup), timing.measurement);
+    let measurement = checkpoint_measurement(
+        median(&mut timed),
+        median(&mut setup),
+        timing.measurement,
+        SAMPLES,
+    );
 
     measure(
         c,

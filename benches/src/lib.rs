@@ -122,11 +122,20 @@ fn pair(slot: u64) -> Pair {
 /// [`CHECKPOINT_APPLIES`] untimed applies: with the full measurement time a cheap
 /// checkpoint would make a run of hours. Given one timed checkpoint (`timed`) and one
 /// whole round (`round`: the applies plus the checkpoint), this is the measurement time
-/// whose rounds take about `budget` of wall time; never more than `budget`, never zero.
-pub fn checkpoint_measurement(timed: Duration, round: Duration, budget: Duration) -> Duration {
+/// whose rounds take about `budget` of wall time, but at least one checkpoint per sample
+/// (criterion runs that many whatever it is told), and never zero.
+pub fn checkpoint_measurement(
+    timed: Duration,
+    round: Duration,
+    budget: Duration,
+    samples: u32,
+) -> Duration {
     let rounds = budget.as_secs_f64() / round.as_secs_f64().max(1e-9);
     let timed_share = (timed.as_secs_f64() * rounds / budget.as_secs_f64().max(1e-9)).min(1.0);
-    budget.mul_f64(timed_share).max(Duration::from_millis(1))
+    budget
+        .mul_f64(timed_share)
+        .max(timed * samples)
+        .max(Duration::from_millis(1))
 }
 
 /// splitmix64's finaliser: a cheap, well-spread hash.
@@ -148,17 +157,25 @@ mod tests {
     #[test]
     fn a_cheap_checkpoint_gets_a_short_measurement() {
         let budget = Duration::from_secs(5);
+        let ms = Duration::from_millis;
         // 2 ms checkpoints after 10 ms of applies: 5 s of rounds is ~417 checkpoints.
-        let measured =
-            checkpoint_measurement(Duration::from_millis(2), Duration::from_millis(12), budget);
+        let measured = checkpoint_measurement(ms(2), ms(12), budget, 100);
         assert!((800..=850).contains(&measured.as_millis()), "{measured:?}");
         // A checkpoint that costs nothing still gets a positive measurement time.
-        let measured = checkpoint_measurement(Duration::ZERO, Duration::from_micros(500), budget);
-        assert_eq!(measured, Duration::from_millis(1));
-        // A round that is all checkpoint keeps the whole budget.
         let measured =
-            checkpoint_measurement(Duration::from_millis(5), Duration::from_millis(5), budget);
-        assert_eq!(measured, budget);
+            checkpoint_measurement(Duration::ZERO, Duration::from_micros(500), budget, 100);
+        assert_eq!(measured, ms(1));
+        // A round that is all checkpoint keeps the whole budget.
+        assert_eq!(checkpoint_measurement(ms(5), ms(5), budget, 100), budget);
+        // Never less than one checkpoint per sample.
+        assert_eq!(
+            checkpoint_measurement(ms(20), ms(200), budget, 100),
+            ms(2000)
+        );
+        assert_eq!(
+            checkpoint_measurement(ms(60), ms(60), budget, 100),
+            ms(6000)
+        );
     }
 
     #[test]

@@ -290,7 +290,10 @@ mod rocksdb_native {
     use std::path::Path;
 
     use fsmstore::SyncMode;
-    use rocksdb::{DB, Options, WriteBatch, WriteOptions};
+    use rocksdb::{
+        ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, Options, WriteBatch,
+        WriteOptions,
+    };
 
     use super::{APPLIED_INDEX_KEY, NativeError, NativeStore, decode};
     use crate::Pair;
@@ -303,10 +306,18 @@ mod rocksdb_native {
 
     impl RocksDbNative {
         pub(super) fn open(dir: &Path, mode: SyncMode) -> Result<Self, NativeError> {
+            // The backend's options, for the database and both families.
             let mut options = Options::default();
             options.create_if_missing(true);
             options.create_missing_column_families(true);
-            let db = DB::open_cf(&options, dir.join("rocksdb"), ["data", "meta"])?;
+            options.set_paranoid_checks(true);
+            options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+            options.set_write_buffer_size(16 << 20);
+            options.set_compression_type(DBCompressionType::Lz4);
+            options.set_keep_log_file_num(4);
+            let families =
+                ["data", "meta"].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
+            let db = DB::open_cf_descriptors(&options, dir.join("rocksdb"), families)?;
             let mut write_options = WriteOptions::default();
             write_options.set_sync(mode == SyncMode::Sync);
             Ok(Self { db, write_options })

@@ -408,6 +408,8 @@ pub struct CampaignSummary {
     pub lost_closes: u64,
     /// Writer errors reported before the kill.
     pub writer_errors: u64,
+    /// Kills that came after the writer acknowledged at least one apply.
+    pub kills_after_progress: u64,
     /// NoSync applies past the durable floor, summed.
     pub nosync_at_risk: u64,
     /// Of those, kept after reopen.
@@ -424,6 +426,12 @@ impl CampaignSummary {
         self.lost_writes += outcome.lost_writes;
         self.lost_closes += u64::from(outcome.lost_close);
         self.writer_errors += outcome.acks.other.len() as u64;
+        self.kills_after_progress += u64::from(
+            outcome
+                .acks
+                .last_applied
+                .is_some_and(|applied| applied > outcome.acks.started_at),
+        );
         self.nosync_at_risk += outcome.nosync_at_risk;
         self.nosync_kept += outcome.nosync_kept;
     }

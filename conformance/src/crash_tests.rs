@@ -23,8 +23,8 @@ fn run(h: &Harness, mode: SyncMode, plan: WriterPlan, delays_ms: (u64, u64)) -> 
     assert!(broken.is_empty(), "{} in {mode}: {broken:#?}", h.backend());
     assert_eq!(summary.kills, KILLS);
     assert!(
-        summary.nosync_at_risk + summary.lost_applies > 0 || mode == SyncMode::Sync,
-        "the writer never got past its durable floor: the kills tested nothing"
+        summary.kills_after_progress > 0,
+        "every kill landed before the writer applied anything: the kills tested nothing"
     );
     summary
 }

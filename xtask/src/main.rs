@@ -86,6 +86,9 @@ fn test(engines: Engines) -> Result<(), String> {
         "memory",
         "--lib",
     ])?;
+    // Criterion's test mode runs every bench case once: the benches stay honest without
+    // a release build.
+    cargo::run(&["test", "--benches", "-p", "fsmstore-benches"])?;
     conformance::run(&engines).map(|_| ())
 }
 

@@ -682,7 +682,10 @@ const SIZE_GAP: f64 = 10.0;
 const CHECKPOINT_GAP: f64 = 16.0;
 const GROUP_PAD: f64 = 40.0;
 const LEFT: f64 = 90.0;
-const RIGHT: f64 = 30.0;
+const RIGHT: f64 = 180.0;
+/// Pixels above the tallest bar for its value, written upwards (it may also run into
+/// the margin above the plot).
+const LABEL_ROOM: f64 = 30.0;
 const TOP: f64 = 118.0;
 const PLOT_HEIGHT: f64 = 380.0;
 const BOTTOM: f64 = 78.0;
@@ -710,8 +713,12 @@ impl Axis {
             (low, high) = (1e3, 1e6);
         }
         // Whole decades, with room above the tallest bar for its label.
+        let tallest = high;
         let low = 10f64.powf(low.log10().floor());
-        let high = 10f64.powf((high * 6.0).log10().ceil()).max(low * 100.0);
+        let mut high = 10f64.powf(high.log10().ceil()).max(low * 100.0);
+        while PLOT_HEIGHT * (high / tallest).log10() / (high / low).log10() < LABEL_ROOM {
+            high *= 10.0;
+        }
         Self { low, high }
     }
 
@@ -860,6 +867,30 @@ fn svg(results: &Results, context: &Context) -> String {
         TOP + PLOT_HEIGHT / 2.0
     );
 
+    // The floors: lines behind the bars, labelled in the right margin.
+    for (estimate, colour, label) in [
+        (&results.floor_sync, FDATASYNC_COLOUR, "append + fdatasync"),
+        (&results.floor_write, WRITE_COLOUR, "append, no sync"),
+    ] {
+        if let Some(estimate) = estimate {
+            let y = axis.y(estimate.median_ns);
+            let _ = writeln!(
+                out,
+                r##"<line x1="{plot_left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 4"/>"##,
+                plot_right + 8.0
+            );
+            let _ = writeln!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}">4 KiB {label}</text><text x="{:.1}" y="{:.1}" font-size="11" font-weight="bold" fill="{colour}">{}</text>"##,
+                plot_right + 12.0,
+                y - 2.0,
+                plot_right + 12.0,
+                y + 11.0,
+                duration(estimate.median_ns)
+            );
+        }
+    }
+
     // Bars, per engine.
     for (position, engine) in engines.iter().enumerate() {
         let group_left = plot_left + position as f64 * group + GROUP_PAD / 2.0;
@@ -870,10 +901,21 @@ fn svg(results: &Results, context: &Context) -> String {
                 (BAR + PAIR_GAP, Mode::NoSync, NOSYNC_COLOUR),
             ] {
                 let left = x + offset;
+                let native = results.native(engine, mode, *ops);
                 if let Some(estimate) = results.apply(engine, mode, *ops) {
-                    bar(&mut out, &axis, left, estimate.median_ns, colour);
+                    let label_above = native.map_or(estimate.median_ns, |native| {
+                        native.median_ns.max(estimate.median_ns)
+                    });
+                    bar(
+                        &mut out,
+                        &axis,
+                        left,
+                        estimate.median_ns,
+                        label_above,
+                        colour,
+                    );
                 }
-                if let Some(native) = results.native(engine, mode, *ops) {
+                if let Some(native) = native {
                     let y = axis.y(native.median_ns);
                     let _ = writeln!(
                         out,
@@ -897,6 +939,7 @@ fn svg(results: &Results, context: &Context) -> String {
                 &mut out,
                 &axis,
                 checkpoint_left,
+                estimate.median_ns,
                 estimate.median_ns,
                 CHECKPOINT_COLOUR,
             );
@@ -929,33 +972,15 @@ fn svg(results: &Results, context: &Context) -> String {
         plot_bottom + 60.0
     );
 
-    // The floors, over the bars.
-    for (estimate, colour, label) in [
-        (&results.floor_sync, FDATASYNC_COLOUR, "append + fdatasync"),
-        (&results.floor_write, WRITE_COLOUR, "append, no sync"),
-    ] {
-        if let Some(estimate) = estimate {
-            let y = axis.y(estimate.median_ns);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{plot_left}" y1="{y:.1}" x2="{plot_right:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 4"/>"##
-            );
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}" text-anchor="end" stroke="white" stroke-width="3" paint-order="stroke">{label}: {}</text>"##,
-                plot_right - 4.0,
-                y - 4.0,
-                duration(estimate.median_ns)
-            );
-        }
-    }
     let _ = writeln!(out, "</svg>");
     out
 }
 
-/// One bar from the axis up to `ns`, with its value written above it.
-fn bar(out: &mut String, axis: &Axis, left: f64, ns: f64, colour: &str) {
+/// One bar from the axis up to `ns`, with its value written above `label_above` (the
+/// bar's top, or a marker over it).
+fn bar(out: &mut String, axis: &Axis, left: f64, ns: f64, label_above: f64, colour: &str) {
     let top = axis.y(ns);
+    let label_bottom = axis.y(label_above).min(top) - 4.0;
     let bottom = TOP + PLOT_HEIGHT;
     let _ = writeln!(
         out,
@@ -966,7 +991,7 @@ fn bar(out: &mut String, axis: &Axis, left: f64, ns: f64, colour: &str) {
         out,
         r##"<text transform="translate({:.1} {:.1}) rotate(-90)" font-size="10" fill="#222">{}</text>"##,
         left + BAR / 2.0 + 3.5,
-        top - 4.0,
+        label_bottom,
         duration(ns)
     );
 }
@@ -1176,7 +1201,8 @@ mod tests {
             "heed",
             "1 ms",
             "10 µs",
-            "fdatasync: 1.00 ms",
+            "4 KiB append + fdatasync",
+            ">1.00 ms<",
         ] {
             assert!(svg.contains(label), "{label} missing");
         }

@@ -52,12 +52,22 @@
 //!
 //! The WAL is replayed with `WALRecoveryMode::TolerateCorruptedTailRecords`: a record
 //! cut short at the end of the log (a process killed in the middle of a write) is
-//! dropped, and any other damage (a checksum mismatch inside the log) refuses the open
-//! with [`Error::Corruption`], because replaying only up to it could silently roll back
-//! commits that a Sync apply or a checkpoint reported durable. (RocksDB's default,
-//! point-in-time recovery, would open at the last good record instead.) Paranoid checks
-//! stay on, so a damaged `CURRENT`, `MANIFEST` or table file also fails the open. A
-//! table file damaged after the open surfaces on the read that meets it.
+//! dropped, and any other damage (a checksum mismatch or a bad length inside the log)
+//! refuses the open with [`Error::Corruption`], because replaying only up to it could
+//! silently roll back commits that a Sync apply or a checkpoint reported durable.
+//! (RocksDB's default, point-in-time recovery, would open at the last good record
+//! instead.) Paranoid checks stay on, and every table file is opened at the open, so a
+//! damaged `CURRENT`, `MANIFEST` or table file fails the open too; damage inside a table
+//! block that the open does not read surfaces on the read that meets it.
+//!
+//! A missing `CURRENT` beside WAL or table files is [`Error::Corruption`] at every open:
+//! RocksDB would otherwise write a new empty database, refuse the first open, and on
+//! the next open delete the old files as obsolete.
+//!
+//! The limit: the WAL and the `MANIFEST` are logs, and a log cut inside its last record
+//! (or damaged so that a record header claims more bytes than the file holds) looks
+//! exactly like a crash in the middle of a write. RocksDB then opens at the record
+//! before, and no engine can tell the two apart.
 //!
 //! RocksDB reports errors as a message whose first word names its kind: `Corruption` is
 //! [`Error::Corruption`]; `IO error` is [`Error::Io`] (the message is all RocksDB keeps
@@ -104,6 +114,8 @@ const INFO_LOGS_KEPT: usize = 4;
 
 /// The RocksDB engine: see the crate docs.
 pub struct RocksDbEngine {
+    // The single-threaded mode only serialises creating and dropping column families,
+    // which never happens after the open; reads and writes run concurrently either way.
     db: DB,
 }
 
@@ -159,8 +171,33 @@ fn families(path: &Path, options: &Options) -> Result<Vec<String>> {
                 names.push(name);
             }
         }
+    } else if holds_data_files(path)? {
+        // Without CURRENT, RocksDB writes a new empty database; it refuses the first
+        // open when it finds a WAL, but a second open then deletes the old files.
+        return Err(Error::Corruption(format!(
+            "rocksdb: {} holds WAL or table files but no CURRENT file",
+            path.display()
+        )));
     }
     Ok(names)
+}
+
+/// Whether `path` holds a WAL (`*.log`) or table (`*.sst`) file. Neither exists before
+/// RocksDB first writes CURRENT, so a crash while creating a store leaves none.
+fn holds_data_files(path: &Path) -> Result<bool> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(Error::Io(error)),
+    };
+    for entry in entries {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".log") || name.ends_with(".sst") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Adds the range tombstones of `DeletePrefix { prefix, exclude }` to `batch`.

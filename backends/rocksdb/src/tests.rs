@@ -77,12 +77,22 @@ fn store_with_a_table_file() -> std::result::Result<tempfile::TempDir, Box<dyn s
         batch.put(format!("key/{i:03}"), vec![b'v'; 100]);
     }
     store.apply(&batch, Some(1))?;
-    store.raw().db.flush()?;
+    flush(&store)?;
     store.close()?;
     Ok(dir)
 }
 
-/// A closed store whose commits are only in the WAL: 1 to `commits`, one key each.
+/// Writes the memtables of both column families to table files.
+fn flush(store: &RocksDbStore) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let db = &store.raw().db;
+    for family in [crate::DATA, crate::META] {
+        db.flush_cf(db.cf_handle(family).ok_or("no such column family")?)?;
+    }
+    Ok(())
+}
+
+/// A closed store whose commits are only in the WAL: 1 to `commits`, one key of 10 KiB
+/// each, so that a few commits fill several of the WAL's 32 KiB blocks.
 fn store_with_only_a_wal(
     commits: u64,
 ) -> std::result::Result<tempfile::TempDir, Box<dyn std::error::Error>> {
@@ -90,7 +100,7 @@ fn store_with_only_a_wal(
     let store = open(dir.path(), SyncMode::Sync)?;
     for index in 1..=commits {
         let mut batch = WriteBatch::new();
-        batch.put(format!("key/{index:03}"), vec![b'v'; 100]);
+        batch.put(format!("key/{index:03}"), vec![b'v'; 10 << 10]);
         store.apply(&batch, Some(index))?;
     }
     store.close()?;
@@ -385,11 +395,11 @@ fn range_deletes_survive_a_flush_and_a_reopen() -> TestResult {
     {
         let store = open(dir.path(), SyncMode::NoSync)?;
         put_all(&store, &[b"a/1", b"a/2", b"a/keep", b"b"])?;
-        store.raw().db.flush()?;
+        flush(&store)?;
         let mut batch = WriteBatch::new();
         batch.delete_prefix("a/", Some(Bytes::from("a/keep")));
         store.apply(&batch, Some(1))?;
-        store.raw().db.flush()?;
+        flush(&store)?;
         store.close()?;
     }
     let store = open(dir.path(), SyncMode::NoSync)?;
@@ -454,6 +464,23 @@ fn a_truncated_current_file_is_a_corruption_error_at_open() -> TestResult {
 }
 
 #[test]
+fn a_missing_current_file_is_a_corruption_error_at_every_open() -> TestResult {
+    for dir in [store_with_only_a_wal(3)?, store_with_a_table_file()?] {
+        let path = dir.path().join(DATABASE_DIR);
+        std::fs::remove_file(path.join("CURRENT"))?;
+        let before = database_files(dir.path(), |_| true)?;
+        // RocksDB itself refuses only the first open, after writing a new empty database
+        // that a second open would accept, deleting the old files.
+        for _ in 0..2 {
+            let result = open(dir.path(), SyncMode::Sync);
+            assert!(is_corruption(&result), "{result:?}");
+        }
+        assert_eq!(database_files(dir.path(), |_| true)?, before);
+    }
+    Ok(())
+}
+
+#[test]
 fn a_garbage_manifest_is_a_corruption_error_at_open() -> TestResult {
     let dir = store_with_a_table_file()?;
     let manifest = database_file(dir.path(), is_manifest)?;
@@ -465,11 +492,14 @@ fn a_garbage_manifest_is_a_corruption_error_at_open() -> TestResult {
 }
 
 #[test]
-fn a_truncated_manifest_is_a_corruption_error_at_open() -> TestResult {
+fn a_manifest_cut_inside_its_first_edit_is_a_corruption_error_at_open() -> TestResult {
     let dir = store_with_a_table_file()?;
     let manifest = database_file(dir.path(), is_manifest)?;
     let contents = std::fs::read(&manifest)?;
-    for length in [0, 10, contents.len() / 2] {
+    // The first edit names the files and sequence numbers every open needs. A cut
+    // inside a later edit is what a crash in the middle of that edit leaves, and RocksDB
+    // opens at the edit before it (see the crate docs).
+    for length in [0, 10, 100] {
         std::fs::write(&manifest, &contents[..length])?;
         let result = open(dir.path(), SyncMode::Sync);
         assert!(is_corruption(&result), "cut to {length} bytes: {result:?}");
@@ -480,9 +510,10 @@ fn a_truncated_manifest_is_a_corruption_error_at_open() -> TestResult {
 #[test]
 fn a_garbage_table_file_is_a_corruption_error_at_open() -> TestResult {
     let dir = store_with_a_table_file()?;
-    let table = database_file(dir.path(), is_table)?;
-    let length = std::fs::metadata(&table)?.len();
-    std::fs::write(&table, vec![0xA5; usize::try_from(length)?])?;
+    for table in database_files(dir.path(), is_table)? {
+        let length = std::fs::metadata(&table)?.len();
+        std::fs::write(&table, vec![0xA5; usize::try_from(length)?])?;
+    }
     let result = open(dir.path(), SyncMode::Sync);
     assert!(is_corruption(&result), "{result:?}");
     Ok(())
@@ -491,10 +522,12 @@ fn a_garbage_table_file_is_a_corruption_error_at_open() -> TestResult {
 #[test]
 fn a_truncated_table_file_is_a_corruption_error_at_open() -> TestResult {
     let dir = store_with_a_table_file()?;
-    let table = database_file(dir.path(), is_table)?;
-    let contents = std::fs::read(&table)?;
+    let tables = database_files(dir.path(), is_table)?;
+    assert_eq!(tables.len(), 2, "one table file per column family");
+    let table = &tables[0];
+    let contents = std::fs::read(table)?;
     for length in [0, 20, contents.len() / 2, contents.len() - 1] {
-        std::fs::write(&table, &contents[..length])?;
+        std::fs::write(table, &contents[..length])?;
         let result = open(dir.path(), SyncMode::Sync);
         assert!(is_corruption(&result), "cut to {length} bytes: {result:?}");
     }
@@ -503,6 +536,7 @@ fn a_truncated_table_file_is_a_corruption_error_at_open() -> TestResult {
 
 #[test]
 fn a_garbage_wal_is_a_corruption_error_at_open() -> TestResult {
+    // 100 KiB: the garbage in the first block cannot pass for a record cut short.
     let dir = store_with_only_a_wal(10)?;
     let wal = database_file(dir.path(), is_wal)?;
     let length = std::fs::metadata(&wal)?.len();
@@ -537,6 +571,25 @@ fn a_wal_cut_inside_its_last_record_drops_that_commit_whole() -> TestResult {
     assert_eq!(store.applied_index()?, Some(9));
     assert_eq!(keys(&store, b"key/")?.len(), 9);
     assert_eq!(store.get(b"key/010")?, None);
+    Ok(())
+}
+
+#[test]
+fn garbage_that_reads_as_a_record_cut_short_at_the_end_of_the_wal_is_a_torn_write() -> TestResult {
+    // The limit of the WAL format: a record header whose length runs past the end of the
+    // file is what a process killed in the middle of a write leaves, so RocksDB drops
+    // the log from there instead of failing the open.
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"k"])?;
+    store.close()?;
+    let wal = database_file(dir.path(), is_wal)?;
+    let length = std::fs::metadata(&wal)?.len();
+    // 0xA5A5 as a length: 42 405 bytes, past the end of this small log.
+    std::fs::write(&wal, vec![0xA5; usize::try_from(length)?])?;
+
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(store.get(b"k")?, None);
     Ok(())
 }
 
