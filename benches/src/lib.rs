@@ -14,7 +14,8 @@
 //!   `fdatasync`, on the same disk.
 //!
 //! `cargo xtask bench` runs it and `cargo xtask report` turns criterion's output into a
-//! table and a chart.
+//! table and a chart. The example `overhead` measures `apply / native` in alternating
+//! pairs, which a shared disk's drift between two criterion cases cannot blur.
 
 use std::time::Duration;
 
