@@ -59,6 +59,9 @@ pub fn run(options: &Options) -> Result<(), String> {
         "--features",
         &features,
         "--bins",
+        // With the test targets, the build shares RocksDB's C++ build with the
+        // workspace tests (see `engines::SAME_BUILD_AS_WORKSPACE`).
+        "--tests",
     ])?;
     let bin_dir = target_dir().join("debug");
     let mut campaign = Command::new(bin_dir.join("fsmstore-crash"));

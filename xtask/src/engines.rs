@@ -4,6 +4,17 @@
 /// compiler; RocksDB also needs libclang (for bindgen) and a long C++ build.
 pub const ALL: &[&str] = &["memory", "redb", "fjall", "heed", "rocksdb"];
 
+/// Arguments that give a cargo run the same build-time dependencies as `--workspace`.
+///
+/// RocksDB's C++ is compiled by librocksdb-sys's build script, and cargo rebuilds a build
+/// script's output whenever the features of the build-time crates it depends on change.
+/// Those features are unified across every build-time crate of a run, so a run without
+/// the conformance crate's dev-dependencies (rstest's proc-macro enables more of `regex`
+/// than bindgen does) would compile RocksDB a second time, about 20 minutes on 2 cores.
+/// Every task that builds RocksDB therefore selects the conformance crate with its
+/// dev-dependencies: a test or `--all-targets` run, plus `-p conformance`.
+pub const SAME_BUILD_AS_WORKSPACE: [&str; 2] = ["-p", "conformance"];
+
 /// The engine whose build needs a system library, and the package that builds it.
 const ROCKSDB: &str = "rocksdb";
 const ROCKSDB_PACKAGE: &str = "fsmstore-rocksdb";

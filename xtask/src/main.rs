@@ -88,7 +88,12 @@ fn test(engines: Engines) -> Result<(), String> {
     ])?;
     // Criterion's test mode runs every bench case once: the benches stay honest without
     // a release build.
-    cargo::run(&["test", "--benches", "-p", "fsmstore-benches"])?;
+    let mut benches = vec!["test", "-p", "fsmstore-benches", "--bench", "fsync"];
+    if engines.names().contains(&"rocksdb") {
+        benches.extend(["--features", "fsmstore-benches/rocksdb"]);
+        benches.extend(engines::SAME_BUILD_AS_WORKSPACE);
+    }
+    cargo::run(&benches)?;
     conformance::run(&engines).map(|_| ())
 }
 
@@ -99,15 +104,19 @@ fn ci(engines: Engines) -> Result<(), String> {
     clippy.extend(["--", "-D", "warnings"]);
     cargo::run(&clippy)?;
     for engine in engines.names() {
-        // Each engine alone, as a user with one feature builds the facade.
-        let features = format!("fsmstore/{engine}");
+        // Each engine alone, as a user with one feature builds the facade (and as the
+        // suite is built for one engine).
+        let features = format!("fsmstore/{engine},conformance/{engine}");
         cargo::run(&[
             "clippy",
             "-p",
             "fsmstore",
+            "-p",
+            "conformance",
             "--no-default-features",
             "--features",
             &features,
+            "--all-targets",
             "--",
             "-D",
             "warnings",
