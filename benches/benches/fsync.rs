@@ -12,8 +12,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use fsmstore::{ApplyOutcome, Backend, Config, Engine, SyncMode};
-use fsmstore_benches::{BATCH_SIZES, CHECKPOINT_APPLIES, Workload, checkpoint_measurement, native};
+use fsmstore::{
+    ApplyOutcome, Backend, Config, Engine, RestoreDecision, SyncMode, WriteBatch, decide_restore,
+};
+use fsmstore_benches::{
+    BATCH_SIZES, CHECKPOINT_APPLIES, Workload, checkpoint_measurement, native, pair,
+};
 use tempfile::TempDir;
 
 /// Set (to anything but `0`) for short runs.
@@ -293,12 +297,113 @@ fn floor(c: &mut Criterion) {
     }
 }
 
+/// Keys in the cold-start stores: 100k and 1M when benchmarking. Criterion's test mode
+/// (`cargo test --benches`, no `--bench` argument) runs each case once, to check it
+/// works; 1000 keys keep that fast.
+fn cold_start_sizes() -> Vec<usize> {
+    if std::env::args().any(|arg| arg == "--bench") {
+        vec![100_000, 1_000_000]
+    } else {
+        vec![1_000]
+    }
+}
+
+/// Puts per apply while a cold-start store is filled.
+const FILL_BATCH: usize = 10_000;
+
+/// `cold_start/<engine>/skip/<keys>` and `cold_start/<engine>/restore/<keys>`: what a
+/// node pays at start-up when its store already covers the leader's snapshot (reopen,
+/// and `decide_restore` says `Skip`) and when it does not (reopen, then restore the
+/// snapshot from a file). The page cache is warm: this is the engines' own cost, not the
+/// disk's read speed.
+fn cold_start(c: &mut Criterion, engine: Backend) {
+    for keys in cold_start_sizes() {
+        let dir = bench_dir();
+        let store_dir = dir.path().join("store");
+        let snapshot = dir.path().join("snapshot.bin");
+        let config = Config::new(SyncMode::NoSync);
+        let open = || {
+            fsmstore::open(engine, &store_dir, &config)
+                .unwrap_or_else(|error| panic!("cannot open a {engine} store: {error}"))
+        };
+        let index = {
+            let store = open();
+            let mut index = 0;
+            for start in (0..keys).step_by(FILL_BATCH) {
+                let mut batch = WriteBatch::with_capacity(FILL_BATCH);
+                for slot in start..(start + FILL_BATCH).min(keys) {
+                    let (key, value) = pair(slot as u64);
+                    batch.put(key.to_vec(), value.to_vec());
+                }
+                index += 1;
+                store
+                    .apply(&batch, Some(index))
+                    .unwrap_or_else(|error| panic!("{engine} fill failed: {error}"));
+            }
+            store.set_durable_applied_index(index).expect("checkpoint");
+            let mut file = File::create(&snapshot).expect("create the snapshot file");
+            store.export(&mut file).expect("export");
+            store.close().expect("close");
+            index
+        };
+        let group = format!("cold_start/{engine}");
+        let tune = |group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>| {
+            group.sampling_mode(SamplingMode::Flat).sample_size(10);
+        };
+        // Times `iters` rounds of reopen + `then`; the close after each is not timed.
+        let reopen_then = |iters: u64, then: &dyn Fn(&dyn Engine)| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let store = open();
+                then(&*store);
+                total += start.elapsed();
+                store.close().expect("close");
+            }
+            total
+        };
+        measure(
+            c,
+            &group,
+            &format!("skip/{keys}"),
+            keys as u64,
+            tune,
+            |iters| {
+                reopen_then(iters, &|store| {
+                    let decision = decide_restore(store, index);
+                    assert!(
+                        matches!(decision, RestoreDecision::Skip { .. }),
+                        "{decision:?}"
+                    );
+                })
+            },
+        );
+        measure(
+            c,
+            &group,
+            &format!("restore/{keys}"),
+            keys as u64,
+            tune,
+            |iters| {
+                reopen_then(iters, &|store| {
+                    let mut file = File::open(&snapshot).expect("open the snapshot file");
+                    let header = store.restore(&mut file).expect("restore");
+                    assert_eq!(header.applied_index, Some(index));
+                })
+            },
+        );
+    }
+}
+
 fn all(c: &mut Criterion) {
     let timing = Timing::from_env();
     floor(c);
     for engine in Backend::compiled() {
         apply_and_native(c, engine);
         checkpoint(c, engine, timing);
+    }
+    for engine in Backend::compiled() {
+        cold_start(c, engine);
     }
 }
 

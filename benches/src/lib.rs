@@ -103,8 +103,9 @@ impl Workload {
     }
 }
 
-/// The put for slot `slot` of the key space.
-fn pair(slot: u64) -> Pair {
+/// The put for slot `slot` of the key space (any `u64`: stores larger than
+/// [`KEY_SPACE`] use it too).
+pub fn pair(slot: u64) -> Pair {
     let mut key = [0u8; KEY_LEN];
     key[..8].copy_from_slice(&mix(slot).to_be_bytes());
     key[8..].copy_from_slice(&slot.to_be_bytes());

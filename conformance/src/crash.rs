@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fsmstore::{Backend, Bytes, Config, Engine, Result, SyncMode, WriteBatch};
@@ -307,20 +307,8 @@ pub fn kill_once(writer: Writer<'_>, delay: Duration) -> Result<KillOutcome> {
         mode,
         plan,
     } = writer;
-    let mut child = Command::new(probe)
-        .arg("writer")
-        .arg(backend.name())
-        .arg(dir)
-        .arg(mode.as_str())
-        .args(plan.args())
-        .env_remove(fsmstore::SYNC_MODE_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| {
-        fsmstore::Error::Io(std::io::Error::other("the writer has no stdout pipe"))
-    })?;
+    let (mut child, stdout) =
+        spawn_child(probe_command(probe, "writer", backend, dir, mode).args(plan.args()))?;
     let mut lines = BufReader::new(stdout).lines();
     let mut acks = Acks::default();
     // Wait for the first line (the open finished), then let it run for `delay`.
@@ -605,26 +593,20 @@ pub fn fail_writes(
         write_every: 1,
         close_every: 0,
     };
-    let mut child = Command::new("bash")
-        .arg("-c")
-        // bash counts `ulimit -f` in KiB; an ignored signal stays ignored across exec.
-        .arg(r#"trap "" XFSZ; ulimit -f "$1" || exit 97; shift; exec "$@""#)
-        .arg("fail-writes")
-        .arg(limit_kib.to_string())
-        .arg(probe)
-        .arg("writer")
-        .arg(backend.name())
-        .arg(dir)
-        .arg(mode.as_str())
-        .args(plan.args())
-        .env_remove(fsmstore::SYNC_MODE_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| {
-        fsmstore::Error::Io(std::io::Error::other("the writer has no stdout pipe"))
-    })?;
+    let (mut child, stdout) = spawn_child(
+        Command::new("bash")
+            .arg("-c")
+            // bash counts `ulimit -f` in KiB; an ignored signal stays ignored across exec.
+            .arg(r#"trap "" XFSZ; ulimit -f "$1" || exit 97; shift; exec "$@""#)
+            .arg("fail-writes")
+            .arg(limit_kib.to_string())
+            .arg(probe)
+            .arg("writer")
+            .arg(backend.name())
+            .arg(dir)
+            .arg(mode.as_str())
+            .args(plan.args()),
+    )?;
     let reader = std::thread::spawn(move || {
         BufReader::new(stdout)
             .lines()
@@ -652,4 +634,71 @@ pub fn fail_writes(
         exit_code: status.and_then(|status| status.code()),
         after,
     })
+}
+
+/// `fsmstore-probe <task> <engine> <dir> <mode>`, for more arguments to follow.
+fn probe_command(
+    probe: &Path,
+    task: &str,
+    backend: Backend,
+    dir: &Path,
+    mode: SyncMode,
+) -> Command {
+    let mut command = Command::new(probe);
+    command
+        .arg(task)
+        .arg(backend.name())
+        .arg(dir)
+        .arg(mode.as_str());
+    command
+}
+
+/// Starts a probe child that reports on stdout, with the sync-mode override removed
+/// (the child must open in the mode it is told), and returns it with its stdout.
+fn spawn_child(command: &mut Command) -> Result<(Child, ChildStdout)> {
+    let mut child = command
+        .env_remove(fsmstore::SYNC_MODE_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| {
+        fsmstore::Error::Io(std::io::Error::other("the child has no stdout pipe"))
+    })?;
+    Ok((child, stdout))
+}
+
+/// Runs `fsmstore-probe restore` on the store at `dir` with the snapshot file
+/// `snapshot`, and SIGKILLs it `delay` after it opened the store (`None`: lets it
+/// finish). Returns how long the restore ran and whether it reported success.
+pub fn kill_restore(
+    probe: &Path,
+    backend: Backend,
+    dir: &Path,
+    mode: SyncMode,
+    snapshot: &Path,
+    delay: Option<Duration>,
+) -> Result<(Duration, bool)> {
+    let (mut child, stdout) =
+        spawn_child(probe_command(probe, "restore", backend, dir, mode).arg(snapshot))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let opened = lines.next().transpose()?;
+    if opened.as_deref() != Some("opened") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(fsmstore::Error::Io(std::io::Error::other(format!(
+            "the restore child did not open the store: {opened:?}"
+        ))));
+    }
+    let started = Instant::now();
+    if let Some(delay) = delay {
+        std::thread::sleep(delay);
+        let _ = child.kill();
+    }
+    let _ = child.wait()?;
+    let elapsed = started.elapsed();
+    let finished = lines
+        .map_while(std::io::Result::ok)
+        .any(|line| line.starts_with("restored"));
+    Ok((elapsed, finished))
 }

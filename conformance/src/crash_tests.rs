@@ -1,10 +1,13 @@
 //! Process-kill bodies for the suite: a few kills per engine and mode (the full
 //! campaign is `cargo xtask crash`). Only durable engines run them.
 
-use fsmstore::SyncMode;
+use std::time::Duration;
+
+use fsmstore::{Config, MARKER_FILE, SyncMode};
 
 use crate::Harness;
-use crate::crash::{CampaignSummary, Jitter, Writer, WriterPlan, campaign};
+use crate::crash::{CampaignSummary, Jitter, Writer, WriterPlan, campaign, kill_restore};
+use crate::snapshot::{export_bytes, fill};
 
 /// Kills per body in the regular suite.
 const KILLS: u64 = 10;
@@ -90,6 +93,90 @@ fn writes_fail_cleanly(h: &Harness, mode: SyncMode) {
     assert_eq!(after.lost_writes, 0, "{after:#?}");
 }
 
+/// A restore killed at a random point leaves, after reopening, exactly the old
+/// contents or exactly the new ones (compared as export bytes), never a mix, and no
+/// second copy of the engine's files.
+pub fn a_kill_during_a_restore_leaves_the_old_or_the_new_contents(h: &Harness) {
+    let mode = SyncMode::NoSync;
+    let snapshot = h.scratch("snapshot.bin");
+    {
+        let source = h
+            .try_open_at(&h.scratch("source"), &Config::new(mode))
+            .expect("open the source");
+        fill(&*source, "new", 20_000, 20);
+        let mut file = std::fs::File::create(&snapshot).expect("create the snapshot file");
+        source.export(&mut file).expect("export");
+    }
+    let new = std::fs::read(&snapshot).expect("read the snapshot");
+    let old = {
+        let store = h.open(mode);
+        fill(&*store, "old", 300, 10);
+        let old = export_bytes(&*store);
+        store.close().expect("close");
+        old
+    };
+    let restore_old = |store: &dyn fsmstore::Engine| {
+        store
+            .restore(&mut old.as_slice())
+            .expect("put the old contents back");
+    };
+    // One uninterrupted restore says how long the kills have to land in.
+    let (full, finished) =
+        kill_restore(h.probe(), h.backend(), h.dir(), mode, &snapshot, None).expect("restore");
+    assert!(finished, "the uninterrupted restore failed");
+    let store = h.open(mode);
+    assert_eq!(
+        export_bytes(&*store),
+        new,
+        "the child's restore did not hold"
+    );
+    restore_old(&*store);
+    store.close().expect("close");
+
+    let mut jitter = Jitter::from_clock();
+    let full_us = u64::try_from(full.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1000);
+    let (mut kept_old, mut got_new) = (0, 0);
+    for _ in 0..KILLS {
+        let delay = Duration::from_micros(jitter.between(0, full_us));
+        kill_restore(
+            h.probe(),
+            h.backend(),
+            h.dir(),
+            mode,
+            &snapshot,
+            Some(delay),
+        )
+        .expect("run the restore child");
+        let store = h.open(mode);
+        let now = export_bytes(&*store);
+        if now == old {
+            kept_old += 1;
+        } else if now == new {
+            got_new += 1;
+            restore_old(&*store);
+        } else {
+            panic!(
+                "{}: a killed restore left a mix of old and new",
+                h.backend()
+            );
+        }
+        store.close().expect("close");
+        let generations = std::fs::read_dir(h.dir())
+            .expect("list")
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("gen-"))
+            .count();
+        assert!(generations <= 1, "a killed restore's copy was left behind");
+        assert!(h.dir().join(MARKER_FILE).is_file());
+    }
+    assert_eq!(kept_old + got_new, KILLS);
+    assert!(
+        kept_old > 0,
+        "no kill landed before the switch ({got_new} after it): the kills tested nothing"
+    );
+}
 /// When the disk refuses writes (a file-size limit) under Sync, applies fail with a
 /// typed error, and after reopening everything acknowledged is intact.
 pub fn a_failing_disk_under_sync_gives_typed_errors_and_loses_nothing(h: &Harness) {

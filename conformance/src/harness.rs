@@ -12,6 +12,7 @@ pub struct Harness {
     root: tempfile::TempDir,
     dir: PathBuf,
     probe: Option<PathBuf>,
+    through_async: bool,
 }
 
 impl Harness {
@@ -27,7 +28,16 @@ impl Harness {
             root,
             dir,
             probe: None,
+            through_async: false,
         }
+    }
+
+    /// Makes every store this harness opens go through
+    /// [`AsyncEngine`](fsmstore::AsyncEngine) on a tokio runtime (see
+    /// [`ThroughAsync`](crate::support::ThroughAsync)).
+    pub fn through_async(mut self) -> Self {
+        self.through_async = true;
+        self
     }
 
     /// Sets the path of the `fsmstore-probe` binary, for bodies that run a child process.
@@ -65,7 +75,12 @@ impl Harness {
 
     /// Opens a store of this engine at `dir` with `config`.
     pub fn try_open_at(&self, dir: &Path, config: &Config) -> Result<Box<dyn Engine>> {
-        fsmstore::open(self.backend, dir, config)
+        let engine = fsmstore::open(self.backend, dir, config)?;
+        if self.through_async {
+            Ok(Box::new(crate::support::ThroughAsync::new(engine)?))
+        } else {
+            Ok(engine)
+        }
     }
 
     /// Opens the store directory in `mode`, panicking on failure.

@@ -28,6 +28,7 @@ pub mod meta;
 pub mod model;
 pub mod ownership;
 pub mod restore_gate;
+pub mod snapshot;
 pub mod support;
 
 pub use harness::Harness;

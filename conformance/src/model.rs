@@ -222,13 +222,18 @@ fn run_history(h: &Harness, case: u64, steps: &[Step]) -> Result<(), TestCaseErr
     Ok(())
 }
 
+/// How many cases a property test runs: `FSMSTORE_PROPTEST_CASES`, default 12.
+pub fn proptest_cases() -> u32 {
+    std::env::var("FSMSTORE_PROPTEST_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(12)
+}
+
 /// Random histories leave every engine in exactly the state of the memory model, after
 /// every step.
 pub fn random_histories_match_the_memory_model(h: &Harness) {
-    let cases = std::env::var("FSMSTORE_PROPTEST_CASES")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(12);
+    let cases = proptest_cases();
     let mut runner = TestRunner::new(RunnerConfig {
         cases,
         failure_persistence: None,

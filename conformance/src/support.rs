@@ -1,8 +1,11 @@
 //! Small helpers the bodies share: batch builders, readers and a fault-injecting engine.
 
-use std::sync::Mutex;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use fsmstore::{ApplyOutcome, Bytes, Engine, Error, Result, SyncMode, WriteBatch};
+use fsmstore::AsyncEngine;
+
+use fsmstore::{ApplyOutcome, Bytes, Engine, Error, Result, SnapshotHeader, SyncMode, WriteBatch};
 
 /// A batch of puts.
 pub fn puts<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> WriteBatch {
@@ -139,6 +142,12 @@ impl Engine for FaultyEngine<'_> {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
         self.inner.scan_prefix(prefix)
     }
+    fn export(&self, out: &mut dyn std::io::Write) -> Result<SnapshotHeader> {
+        self.inner.export(out)
+    }
+    fn restore(&self, input: &mut dyn std::io::Read) -> Result<SnapshotHeader> {
+        self.inner.restore(input)
+    }
     fn close(self: Box<Self>) -> Result<()> {
         Ok(())
     }
@@ -156,6 +165,106 @@ pub fn error_kind(error: &Error) -> &'static str {
         Error::NotADirectory(_) => "not_a_directory",
         Error::NotCompiled { .. } => "not_compiled",
         Error::Backend { .. } => "backend",
+        Error::InvalidSnapshot(_) => "invalid_snapshot",
         _ => "other",
+    }
+}
+
+/// An [`Engine`] that makes every call through [`AsyncEngine`] on its own tokio runtime,
+/// so that the suite's bodies test the async facade as they test the engines.
+pub struct ThroughAsync {
+    runtime: tokio::runtime::Runtime,
+    engine: Arc<dyn Engine>,
+}
+
+impl ThroughAsync {
+    /// Wraps `engine`, with a runtime of its own.
+    pub fn new(engine: Box<dyn Engine>) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        Ok(Self {
+            runtime,
+            engine: Arc::from(engine),
+        })
+    }
+}
+
+/// A `Write` that an async export can own while the bridge keeps the bytes.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Engine for ThroughAsync {
+    fn engine_name(&self) -> &'static str {
+        AsyncEngine::engine_name(&self.engine)
+    }
+    fn sync_mode(&self) -> SyncMode {
+        AsyncEngine::sync_mode(&self.engine)
+    }
+    fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
+        self.runtime
+            .block_on(AsyncEngine::apply(&self.engine, batch.clone(), index))
+    }
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        self.runtime
+            .block_on(AsyncEngine::write(&self.engine, batch.clone()))
+    }
+    fn applied_index(&self) -> Result<Option<u64>> {
+        self.runtime
+            .block_on(AsyncEngine::applied_index(&self.engine))
+    }
+    fn set_durable_applied_index(&self, index: u64) -> Result<u64> {
+        self.runtime
+            .block_on(AsyncEngine::set_durable_applied_index(&self.engine, index))
+    }
+    fn sync(&self) -> Result<()> {
+        self.runtime.block_on(AsyncEngine::sync(&self.engine))
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.runtime
+            .block_on(AsyncEngine::get(&self.engine, Bytes::copy_from_slice(key)))
+    }
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
+        self.runtime.block_on(AsyncEngine::get_meta(
+            &self.engine,
+            Bytes::copy_from_slice(name),
+        ))
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        self.runtime.block_on(AsyncEngine::scan_prefix(
+            &self.engine,
+            Bytes::copy_from_slice(prefix),
+        ))
+    }
+    fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader> {
+        let buffer = SharedBuffer::default();
+        let header = self
+            .runtime
+            .block_on(AsyncEngine::export(&self.engine, Box::new(buffer.clone())))?;
+        out.write_all(&buffer.0.lock().unwrap_or_else(PoisonError::into_inner))?;
+        Ok(header)
+    }
+    fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes)?;
+        self.runtime.block_on(AsyncEngine::restore(
+            &self.engine,
+            Box::new(std::io::Cursor::new(bytes)),
+        ))
+    }
+    fn close(self: Box<Self>) -> Result<()> {
+        let Self { runtime, engine } = *self;
+        runtime.block_on(AsyncEngine::close(engine))
     }
 }

@@ -52,6 +52,20 @@ macro_rules! group {
     ($group:ident: $($body:ident),+ $(,)?) => {
         group!($group (engines): $($body),+);
     };
+    // The group again with each store driven through `AsyncEngine`, in the module
+    // `through_async` (so one group at most can use this form).
+    ($group:ident and through_async: $($body:ident),+ $(,)?) => {
+        group!($group (engines): $($body),+);
+        mod through_async {
+            use super::*;
+            $(
+                #[apply(engines)]
+                fn $body(#[case] backend: Backend) {
+                    conformance::$group::$body(&harness(backend).through_async());
+                }
+            )+
+        }
+    };
     ($group:ident ($template:ident): $($body:ident),+ $(,)?) => {
         mod $group {
             use super::*;
@@ -101,7 +115,7 @@ group!(meta:
     one_batch_spans_data_and_meta_across_reopen,
 );
 
-group!(applied_index:
+group!(applied_index and through_async:
     a_new_store_has_no_applied_index,
     the_index_round_trips_0xdead_beef_cafe_f00d,
     apply_with_an_index_lands_data_and_index_together,
@@ -166,6 +180,18 @@ group!(concurrency:
 
 group!(model: random_histories_match_the_memory_model);
 
+group!(snapshot:
+    an_export_restores_to_the_same_data_meta_and_index,
+    a_restore_replaces_everything_and_installs_the_snapshots_index,
+    a_restore_is_durable_and_the_gate_then_skips_it,
+    successive_restores_keep_only_the_last_one,
+    an_empty_snapshot_restores_to_an_empty_store,
+    a_damaged_stream_is_refused_and_changes_nothing,
+    an_export_is_one_point_in_time_under_concurrent_applies,
+    a_stream_restores_identically_into_every_engine,
+    mutated_streams_are_refused_or_restored_exactly,
+);
+
 #[cfg(any(
     feature = "redb",
     feature = "fjall",
@@ -177,6 +203,7 @@ group!(crash_tests (durable_engines):
     killed_nosync_writers_never_tear_a_batch_or_lose_a_checkpoint,
     a_kill_during_a_checkpoint_loses_no_checkpoint,
     a_kill_during_close_loses_nothing_already_closed,
+    a_kill_during_a_restore_leaves_the_old_or_the_new_contents,
     a_failing_disk_under_sync_gives_typed_errors_and_loses_nothing,
     a_failing_disk_under_nosync_gives_typed_errors_and_loses_no_checkpoint,
     garbage_engine_files_fail_the_open_with_corruption,
@@ -196,6 +223,7 @@ fn every_body_is_instantiated() {
         ("ownership", ownership::BODIES),
         ("concurrency", concurrency::BODIES),
         ("model", model::BODIES),
+        ("snapshot", snapshot::BODIES),
         #[cfg(any(
             feature = "redb",
             feature = "fjall",

@@ -1,9 +1,12 @@
 //! `Engine`: the storage API a raft state machine programs against.
 
+use std::io::{Read, Write};
+
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
 use crate::error::Result;
+use crate::snapshot::SnapshotHeader;
 use crate::sync_mode::SyncMode;
 
 /// What [`Engine::apply`] did.
@@ -80,6 +83,31 @@ pub trait Engine: Send + Sync {
     /// one consistent view and collected into a `Vec` — bound the result with the prefix.
     /// Meta keys are never returned.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>>;
+
+    /// Streams a point-in-time image of the data and meta namespaces to `out`, in the
+    /// engine-neutral [snapshot format](crate::SnapshotWriter), and returns its header.
+    ///
+    /// The image comes from one engine read view: commits that return while the export
+    /// runs are not in it, and applies are not blocked. Memory stays bounded whatever
+    /// the store's size (the view is walked twice, once to count the records for the
+    /// header, once to write them). A stream exported by one engine restores into any
+    /// other.
+    fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader>;
+
+    /// Replaces the whole store (data and meta) with the snapshot read from `input`, and
+    /// returns its header.
+    ///
+    /// The stream is checked as it is read (magic, version, framing, key order, counts,
+    /// CRC32C); a damaged or truncated stream is
+    /// [`Error::InvalidSnapshot`](crate::Error::InvalidSnapshot) and leaves the store as
+    /// it was. The new contents are built beside the live ones and made durable, then
+    /// switched in with one atomic rename: a crash at any point leaves the old state or
+    /// the new one, never a mix. Afterwards the applied index is the snapshot's, durable
+    /// (so [`decide_restore`](crate::decide_restore) with the snapshot's index says
+    /// `Skip`), even in [`SyncMode::NoSync`]. Unlike the checkpoint, a restore may lower
+    /// the index: it installs exactly what the snapshot holds. Serialised with applies.
+    /// It may read `input` past the end of the stream.
+    fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader>;
 
     /// Makes every commit durable and closes the store. Dropping a store does the same
     /// but can only log a failure; `close` reports it.

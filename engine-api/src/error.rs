@@ -23,6 +23,11 @@ pub enum Error {
     #[error("corruption: {0}")]
     Corruption(String),
 
+    /// A snapshot stream is damaged, cut short or not a snapshot at all. A restore that
+    /// fails with it has changed nothing.
+    #[error("invalid snapshot stream: {0}")]
+    InvalidSnapshot(String),
+
     /// The caller passed a value the contract forbids (an empty key, raft index 0, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

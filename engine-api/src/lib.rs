@@ -15,6 +15,8 @@
 //! | checkpoint before snapshot save | [`checkpoint_then`] |
 //! | cold-start restore gate | [`decide_restore`] |
 //! | directory ownership | [`claim_dir`], [`MARKER_FILE`] |
+//! | async callers (feature `async`) | `AsyncEngine` |
+//! | portable snapshots | [`Engine::export`], [`Engine::restore`], [`SnapshotReader`] |
 //!
 //! The semantics: every raft apply commits its batch and the applied index in one
 //! atomic engine commit; replaying an applied index is a no-op; the checkpoint pins the
@@ -22,19 +24,25 @@
 //! backwards; a missing or damaged index reads as `None`.
 
 mod applied_index;
+#[cfg(feature = "async")]
+mod async_engine;
 mod batch;
 mod checkpoint;
 mod config;
 mod engine;
 mod error;
+mod generation;
 mod keys;
 mod marker;
 mod raw;
 mod restore_gate;
+mod snapshot;
 mod store;
 mod sync_mode;
 
 pub use applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
+#[cfg(feature = "async")]
+pub use async_engine::AsyncEngine;
 pub use batch::{Commit, MAX_KEY_LEN, Op, OpRef, WriteBatch};
 pub use bytes::Bytes;
 pub use checkpoint::{CheckpointError, checkpoint_then};
@@ -43,7 +51,11 @@ pub use engine::{ApplyOutcome, Engine};
 pub use error::{Error, Result};
 pub use keys::{deleted_by_prefix, prefix_successor};
 pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, claim_dir, read_marker, sync_dir};
-pub use raw::{Durability, RawEngine};
+pub use raw::{Durability, EntryVisitor, RawEngine, ReadView};
 pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};
+pub use snapshot::{
+    Namespace, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotHeader, SnapshotReader,
+    SnapshotRecord, SnapshotWriter, verify_snapshot,
+};
 pub use store::Store;
 pub use sync_mode::{SYNC_MODE_ENV, SyncMode};

@@ -16,7 +16,10 @@ use crate::sync_mode::SyncMode;
 pub const MARKER_FILE: &str = "FSMSTORE";
 
 /// The store layout version this build writes and the newest it reads.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+///
+/// 1: the engine's files sit in the store directory. 2 adds engine generations (see
+/// [`Marker::generation`]); a version-1 store is generation 0 and opens unchanged.
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 const MAGIC_LINE: &str = "fsmstore store marker";
 
@@ -29,6 +32,10 @@ pub struct Marker {
     pub format_version: u32,
     /// The sync mode in force when the store was created, if recorded.
     pub created_sync_mode: Option<SyncMode>,
+    /// Which copy of the engine's files is live: 0 is the store directory itself, `n`
+    /// its subdirectory `gen-n`. A restore builds the next generation beside the live
+    /// one and switches by rewriting this marker, which is what makes it atomic.
+    pub generation: u64,
 }
 
 impl Marker {
@@ -39,6 +46,9 @@ impl Marker {
         );
         if let Some(mode) = self.created_sync_mode {
             text.push_str(&format!("created_sync_mode={mode}\n"));
+        }
+        if self.generation > 0 {
+            text.push_str(&format!("generation={}\n", self.generation));
         }
         text
     }
@@ -51,6 +61,7 @@ impl Marker {
             return Err(corrupt("not an fsmstore marker"));
         }
         let (mut engine, mut format_version, mut created_sync_mode) = (None, None, None);
+        let mut generation = 0;
         for line in lines.filter(|line| !line.is_empty()) {
             let (key, value) = line
                 .split_once('=')
@@ -65,6 +76,11 @@ impl Marker {
                     )
                 }
                 "created_sync_mode" => created_sync_mode = value.parse().ok(),
+                "generation" => {
+                    generation = value
+                        .parse()
+                        .map_err(|_| corrupt("generation is not a number"))?
+                }
                 // Unknown keys come from newer builds; the format number guards meaning.
                 _ => {}
             }
@@ -73,7 +89,14 @@ impl Marker {
             engine: engine.ok_or_else(|| corrupt("marker names no engine"))?,
             format_version: format_version.ok_or_else(|| corrupt("marker has no format"))?,
             created_sync_mode,
+            generation,
         })
+    }
+
+    /// Writes this marker into `dir`, replacing the old one atomically: a crash leaves
+    /// the old marker or this one, whole.
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
+        write_atomically(dir, MARKER_FILE, self.encode().as_bytes())
     }
 }
 
@@ -84,7 +107,8 @@ pub fn read_marker(dir: &Path) -> Result<Marker> {
     Marker::decode(&path, &bytes)
 }
 
-/// Makes sure `dir` is a store directory of `engine`, creating and marking it if needed.
+/// Makes sure `dir` is a store directory of `engine`, creating and marking it if needed,
+/// and returns its marker.
 ///
 /// - `dir` missing: created (its parent must exist), then marked.
 /// - `dir` empty: marked.
@@ -95,7 +119,7 @@ pub fn read_marker(dir: &Path) -> Result<Marker> {
 /// The marker is written to a temporary file, fsynced, renamed into place and the
 /// directory fsynced, so a crash leaves either no marker (and an empty directory) or a
 /// whole one.
-pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<()> {
+pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker> {
     match fs::metadata(dir) {
         Ok(metadata) if !metadata.is_dir() => return Err(Error::NotADirectory(dir.to_owned())),
         Ok(_) => {}
@@ -118,7 +142,7 @@ pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<()> {
                 supported: STORE_FORMAT_VERSION,
             })
         }
-        Ok(_) => Ok(()),
+        Ok(marker) => Ok(marker),
         Err(Error::Io(error)) if error.kind() == io::ErrorKind::NotFound => {
             if fs::read_dir(dir)?.next().is_some() {
                 return Err(mismatch("an unmarked non-empty directory".to_owned()));
@@ -127,8 +151,10 @@ pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<()> {
                 engine: engine.to_owned(),
                 format_version: STORE_FORMAT_VERSION,
                 created_sync_mode: Some(sync_mode),
+                generation: 0,
             };
-            write_atomically(dir, MARKER_FILE, marker.encode().as_bytes())
+            marker.write(dir)?;
+            Ok(marker)
         }
         Err(error) => Err(error),
     }

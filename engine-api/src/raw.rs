@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::batch::Commit;
 use crate::config::Config;
 use crate::error::Result;
+use crate::snapshot::Namespace;
 
 /// How durable one engine commit must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +16,19 @@ pub enum Durability {
     Buffered,
     /// When the commit returns, it AND every earlier commit survive a crash.
     Durable,
+}
+
+/// What [`ReadView::for_each`] calls with each key and value.
+pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
+/// One consistent, point-in-time read view of both namespaces.
+///
+/// Commits that return after the view was taken are invisible to it, however long it
+/// is held.
+pub trait ReadView {
+    /// Calls `visit` with every entry of `namespace`, in ascending key order, and stops
+    /// at the first error `visit` returns.
+    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()>;
 }
 
 /// The engine-specific primitives of one backend.
@@ -62,4 +76,10 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
 
     /// Every data key starting with `prefix`, ascending, from one consistent view.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>>;
+
+    /// Takes one consistent read view of data and meta together (a read transaction or
+    /// an engine snapshot) and hands it to `read`. The view may be walked more than
+    /// once, and must not hold every entry in memory: snapshots of any size stream
+    /// through it. Commits may run while it is held.
+    fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T>;
 }

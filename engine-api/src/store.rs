@@ -1,7 +1,9 @@
 //! `Store`: the shared applied-index logic over any [`RawEngine`].
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 
@@ -10,29 +12,60 @@ use crate::batch::{Commit, MAX_KEY_LEN, WriteBatch};
 use crate::config::Config;
 use crate::engine::{ApplyOutcome, Engine};
 use crate::error::{Error, Result};
-use crate::marker::claim_dir;
-use crate::raw::{Durability, RawEngine};
+use crate::generation;
+use crate::marker::{Marker, STORE_FORMAT_VERSION, claim_dir, read_marker};
+use crate::raw::{Durability, RawEngine, ReadView};
+use crate::snapshot::{
+    Namespace, SNAPSHOT_FORMAT_VERSION, SnapshotHeader, SnapshotReader, SnapshotWriter,
+};
 use crate::sync_mode::{SYNC_MODE_ENV, SyncMode};
 
-/// The applied index as the store knows it, guarded by the apply lock.
-#[derive(Debug, Default)]
+/// A restore commits the snapshot to the new generation in chunks of about this many
+/// bytes (keys plus values), or [`RESTORE_CHUNK_OPS`] records, whichever comes first:
+/// memory stays bounded whatever the snapshot's size.
+const RESTORE_CHUNK_BYTES: usize = 8 << 20;
+const RESTORE_CHUNK_OPS: usize = 16 * 1024;
+
+/// What the apply lock guards: the applied index as the store knows it, and the marker
+/// (whose generation a restore changes).
+#[derive(Debug)]
 struct IndexState {
     /// The applied index on disk (committed, maybe not yet durable). Cached so that
     /// `apply` compares without a read.
     applied: Option<u64>,
     /// The highest applied index known to be durable; `None` when unknown.
     durable: Option<u64>,
+    /// The directory marker as last written.
+    marker: Marker,
 }
 
 /// A state-machine store over the engine `R`: implements [`Engine`].
 ///
 /// All engine-independent behaviour lives here, once: the apply lock, the cached applied
 /// index, exactly-once apply, the monotonic forced-sync pin, durable `write`, the
-/// environment override of the sync mode, directory ownership, and sync on close.
+/// environment override of the sync mode, directory ownership, snapshot export and
+/// atomic restore (through engine generations), and sync on close.
 pub struct Store<R: RawEngine> {
-    raw: Option<R>,
+    /// The backend; replaced by a restore, taken by close or drop.
+    raw: RwLock<Option<R>>,
+    dir: PathBuf,
+    /// The configuration the backend was opened with (sync mode resolved).
+    config: Config,
     sync_mode: SyncMode,
     index: Mutex<IndexState>,
+}
+
+/// Read access to the live backend.
+struct RawGuard<'a, R>(RwLockReadGuard<'a, Option<R>>);
+
+impl<R> Deref for RawGuard<'_, R> {
+    type Target = R;
+
+    fn deref(&self) -> &R {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the backend is only taken by close or drop"))
+    }
 }
 
 impl<R: RawEngine> Store<R> {
@@ -47,26 +80,33 @@ impl<R: RawEngine> Store<R> {
         let dir = dir.as_ref();
         let sync_mode =
             SyncMode::resolve(config.sync_mode, std::env::var_os(SYNC_MODE_ENV).as_deref())?;
-        claim_dir(dir, R::NAME, sync_mode)?;
+        let marker = claim_dir(dir, R::NAME, sync_mode)?;
+        generation::check_live(dir, marker.generation)?;
         let config = config.clone().with_sync_mode(sync_mode);
-        let raw = R::open(dir, &config)?;
+        let raw = R::open(&generation::engine_dir(dir, marker.generation), &config)?;
+        // Only once the live generation is open (which locks it, on the engines that
+        // lock): what an interrupted restore left behind goes.
+        if let Err(error) = generation::remove_others(dir, marker.generation) {
+            tracing::warn!(engine = R::NAME, %error, "could not remove an old engine generation; retried at the next open");
+        }
         let applied = decode_applied_index(raw.get_meta(APPLIED_INDEX_KEY)?.as_deref());
         Ok(Self {
-            raw: Some(raw),
+            raw: RwLock::new(Some(raw)),
+            dir: dir.to_owned(),
+            config,
             sync_mode,
             index: Mutex::new(IndexState {
                 applied,
                 durable: None,
+                marker,
             }),
         })
     }
 
-    /// The backend, for engine-specific tools. Writing through it bypasses the cached
-    /// applied index; prefer [`Engine::write`].
-    pub fn raw(&self) -> &R {
-        self.raw
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("the backend is only taken by close or drop"))
+    /// Runs `f` on the backend, for engine-specific tools. Writing through it bypasses
+    /// the cached applied index; prefer [`Engine::write`].
+    pub fn with_raw<T>(&self, f: impl FnOnce(&R) -> T) -> T {
+        f(&self.raw())
     }
 
     /// Makes every commit durable and closes the store, reporting a failure that `Drop`
@@ -76,10 +116,21 @@ impl<R: RawEngine> Store<R> {
     }
 
     fn shut_down(&mut self) -> Result<()> {
-        match self.raw.take() {
+        let raw = self
+            .raw
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match raw {
             Some(raw) => raw.sync(),
             None => Ok(()),
         }
+    }
+
+    fn raw(&self) -> RawGuard<'_, R> {
+        // A panic while the lock was held cannot leave the slot half-written: it holds
+        // one backend or none.
+        RawGuard(self.raw.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn lock(&self) -> MutexGuard<'_, IndexState> {
@@ -231,9 +282,140 @@ impl<R: RawEngine> Engine for Store<R> {
         self.raw().scan_prefix(prefix)
     }
 
+    fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader> {
+        self.raw()
+            .with_view(&mut |view| export_view(view, &mut *out))
+    }
+
+    fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader> {
+        let mut state = self.lock();
+        // A stream that is not a snapshot at all fails before anything is created.
+        let reader = SnapshotReader::new(BufReader::with_capacity(1 << 16, input))?;
+        let next = state.marker.generation + 1;
+        let staging = generation::fresh_dir(&self.dir, next)?;
+        let loaded = R::open(&staging, &self.config).and_then(|raw| {
+            let header = load_snapshot(&raw, reader)?;
+            Ok((raw, header))
+        });
+        let (raw, header) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                self.discard_generation(next);
+                return Err(error);
+            }
+        };
+        let marker = Marker {
+            format_version: STORE_FORMAT_VERSION,
+            generation: next,
+            ..state.marker.clone()
+        };
+        let switched = marker.write(&self.dir);
+        if let Err(error) = switched {
+            // The rename may have happened before the failure (an fsync of the
+            // directory that failed): what the marker now says decides.
+            let on_disk = read_marker(&self.dir).map(|marker| marker.generation);
+            if on_disk.ok() != Some(next) {
+                drop(raw);
+                self.discard_generation(next);
+                return Err(error);
+            }
+            self.swap_in(&mut state, raw, marker, header);
+            return Err(error);
+        }
+        self.swap_in(&mut state, raw, marker, header);
+        if let Err(error) = generation::remove_others(&self.dir, next) {
+            tracing::warn!(engine = R::NAME, %error, "could not remove the replaced engine generation; retried at the next open");
+        }
+        Ok(header)
+    }
+
     fn close(self: Box<Self>) -> Result<()> {
         Store::close(*self)
     }
+}
+
+impl<R: RawEngine> Store<R> {
+    /// Makes a restored generation the live one (the marker already names it).
+    fn swap_in(&self, state: &mut IndexState, raw: R, marker: Marker, header: SnapshotHeader) {
+        let replaced = self
+            .raw
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(raw);
+        // The replaced generation is garbage now: close it without a sync.
+        drop(replaced);
+        state.marker = marker;
+        state.applied = header.applied_index;
+        state.durable = header.applied_index;
+    }
+
+    fn discard_generation(&self, generation: u64) {
+        let dir = generation::engine_dir(&self.dir, generation);
+        if let Err(error) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(engine = R::NAME, %error, dir = %dir.display(), "could not remove a failed restore's files; removed at the next open");
+        }
+    }
+}
+
+/// Writes one read view as a snapshot stream: a counting pass for the header, then the
+/// records.
+fn export_view(view: &dyn ReadView, out: &mut dyn Write) -> Result<SnapshotHeader> {
+    let mut data_records = 0;
+    view.for_each(Namespace::Data, &mut |_, _| {
+        data_records += 1;
+        Ok(())
+    })?;
+    let (mut meta_records, mut applied_index) = (0, None);
+    view.for_each(Namespace::Meta, &mut |name, value| {
+        meta_records += 1;
+        if name == APPLIED_INDEX_KEY {
+            applied_index = decode_applied_index(Some(value));
+        }
+        Ok(())
+    })?;
+    let header = SnapshotHeader {
+        format_version: SNAPSHOT_FORMAT_VERSION,
+        applied_index,
+        data_records,
+        meta_records,
+    };
+    let mut writer = SnapshotWriter::new(BufWriter::with_capacity(1 << 16, out), header)?;
+    for namespace in [Namespace::Data, Namespace::Meta] {
+        view.for_each(namespace, &mut |key, value| {
+            writer.record(namespace, key, value)
+        })?;
+    }
+    writer.finish()?;
+    Ok(header)
+}
+
+/// Commits a snapshot stream into `raw` (a fresh generation) in bounded chunks, checks
+/// the whole stream, and makes it durable. On error the generation is discarded, so a
+/// chunk committed before a bad CRC is never seen.
+fn load_snapshot<R: RawEngine>(
+    raw: &R,
+    mut reader: SnapshotReader<impl Read>,
+) -> Result<SnapshotHeader> {
+    let mut batch = WriteBatch::new();
+    let mut bytes = 0;
+    while let Some(record) = reader.next_record()? {
+        bytes += record.key.len() + record.value.len();
+        match record.namespace {
+            Namespace::Data => batch.put(record.key, record.value),
+            Namespace::Meta => batch.put_meta(record.key, record.value),
+        };
+        if bytes >= RESTORE_CHUNK_BYTES || batch.len() >= RESTORE_CHUNK_OPS {
+            raw.commit(&Commit::new(&batch, None), Durability::Buffered)?;
+            batch.clear();
+            bytes = 0;
+        }
+    }
+    let header = reader.finish()?;
+    if !batch.is_empty() {
+        raw.commit(&Commit::new(&batch, None), Durability::Buffered)?;
+    }
+    raw.sync()?;
+    Ok(header)
 }
 
 /// Whether a key of this length can be stored at all. Other keys cannot exist, so reads

@@ -94,6 +94,21 @@ fn test(engines: Engines) -> Result<(), String> {
         benches.extend(engines::SAME_BUILD_AS_WORKSPACE);
     }
     cargo::run(&benches)?;
+    if engines.names().contains(&"rocksdb") {
+        // The workspace run compiles the suite without RocksDB: the cross-engine
+        // snapshot matrix runs again with all five engines compiled in.
+        cargo::run(&[
+            "test",
+            "-p",
+            "conformance",
+            "--features",
+            "rocksdb",
+            "--test",
+            "suite",
+            "--",
+            "a_stream_restores_identically_into_every_engine",
+        ])?;
+    }
     conformance::run(&engines).map(|_| ())
 }
 

@@ -233,6 +233,8 @@ pub struct Results {
     apply: BTreeMap<CaseKey, Estimate>,
     native: BTreeMap<CaseKey, Estimate>,
     checkpoint: BTreeMap<String, Estimate>,
+    /// `cold_start/<engine>/<skip|restore>/<keys>`, by (engine, keys): (skip, restore).
+    cold_start: BTreeMap<(String, u64), (Option<Estimate>, Option<Estimate>)>,
     floor_sync: Option<Estimate>,
     floor_write: Option<Estimate>,
 }
@@ -248,6 +250,20 @@ impl Results {
                 ["floor", "write_4k"] => results.floor_write = Some(estimate),
                 ["checkpoint", engine, "after_1000_nosync"] => {
                     results.checkpoint.insert((*engine).to_owned(), estimate);
+                }
+                ["cold_start", engine, kind @ ("skip" | "restore"), keys] => {
+                    let Ok(keys) = keys.parse::<u64>() else {
+                        continue;
+                    };
+                    let entry = results
+                        .cold_start
+                        .entry(((*engine).to_owned(), keys))
+                        .or_default();
+                    if *kind == "skip" {
+                        entry.0 = Some(estimate);
+                    } else {
+                        entry.1 = Some(estimate);
+                    }
                 }
                 [kind @ ("apply" | "native"), engine, mode, ops] => {
                     let (Some(mode), Ok(ops)) = (Mode::parse(mode), ops.parse::<u64>()) else {
@@ -271,6 +287,7 @@ impl Results {
         self.apply.is_empty()
             && self.native.is_empty()
             && self.checkpoint.is_empty()
+            && self.cold_start.is_empty()
             && self.floor_sync.is_none()
             && self.floor_write.is_none()
     }
@@ -350,6 +367,25 @@ impl Results {
             self.apply(engine, Mode::Sync, ops),
             self.apply(engine, Mode::NoSync, ops),
         )
+    }
+
+    /// Cold start at `keys` keys: (reopen + skip, reopen + restore), medians.
+    pub fn cold_start(&self, engine: &str, keys: u64) -> (Option<&Estimate>, Option<&Estimate>) {
+        self.cold_start
+            .get(&(engine.to_owned(), keys))
+            .map_or((None, None), |(skip, restore)| {
+                (skip.as_ref(), restore.as_ref())
+            })
+    }
+
+    /// Every (engine, keys) with a cold-start result, engines in the usual order.
+    fn cold_start_cases(&self) -> Vec<(String, u64)> {
+        let mut cases: Vec<(String, u64)> = self.cold_start.keys().cloned().collect();
+        cases.sort_by_key(|(engine, keys)| {
+            let rank = ALL.iter().position(|known| known == engine);
+            (rank.unwrap_or(ALL.len()), engine.clone(), *keys)
+        });
+        cases
     }
 
     /// The checkpoint relative to one one-put Sync apply.
@@ -600,7 +636,47 @@ fn markdown(results: &Results, context: &Context) -> String {
             }
         }
     }
+    let cold = results.cold_start_cases();
+    if !cold.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Cold start: skip the restore, or restore the snapshot\n\n\
+             What a node pays at start-up: reopen the store and let `decide_restore` say \
+             `Skip` (the store already covers the snapshot), or reopen and restore the \
+             snapshot from a file (the whole store rewritten, made durable and switched \
+             in). Medians; the page cache is warm.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| engine | keys | reopen + skip | reopen + restore | restore ÷ skip |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for (engine, keys) in cold {
+            let (skip, restore) = results.cold_start(&engine, keys);
+            let _ = writeln!(
+                out,
+                "| {engine} | {} | {} | {} | {} |",
+                group_digits(keys),
+                or_dash(skip.map(latency)),
+                or_dash(restore.map(latency)),
+                or_dash(ratio(restore, skip).map(times)),
+            );
+        }
+    }
     let _ = writeln!(out, "\n![Median latency per engine](report.svg)");
+    out
+}
+
+/// `1000000` as `1,000,000`.
+fn group_digits(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
     out
 }
 
@@ -1131,6 +1207,9 @@ mod tests {
         write_case(root, "apply/memory/sync/1", 800.0);
         write_case(root, "apply/memory/nosync/1", 400.0);
         write_case(root, "checkpoint/memory/after_1000_nosync", 50.0);
+        write_case(root, "cold_start/redb/skip/1000000", 2_000_000.0);
+        write_case(root, "cold_start/redb/restore/1000000", 3_000_000_000.0);
+        write_case(root, "cold_start/heed/restore/100000", 40_000_000.0);
         // Another bench's output is ignored.
         write_case(root, "unrelated/thing", 5.0);
     }
@@ -1140,7 +1219,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fake_tree(dir.path());
         let estimates = load(dir.path()).expect("load");
-        assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 1);
+        assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 3 + 1);
         let floor = &estimates["floor/fdatasync_4k"];
         assert_eq!(floor.median_ns, 1_000_000.0);
         assert_eq!((floor.lower_ns, floor.upper_ns), (900_000.0, 1_100_000.0));
@@ -1253,6 +1332,15 @@ mod tests {
         assert!(markdown.contains("| memory | Sync | 1 | 800 ns ±10% | 1,250,000 | — | — | — |"));
         assert!(!markdown.contains("unrelated"));
         assert!(!markdown.contains("Warning"));
+        // Cold start: restore ÷ skip, and a dash where one side is missing.
+        assert!(
+            markdown.contains("| redb | 1,000,000 | 2.00 ms ±10% | 3.00 s ±10% | 1500× |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| heed | 100,000 | — | 40.0 ms ±10% | — |"),
+            "{markdown}"
+        );
     }
 
     #[test]

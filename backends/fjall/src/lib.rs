@@ -70,9 +70,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, Error, MAX_KEY_LEN, OpRef, RawEngine, Result, deleted_by_prefix,
+    Commit, Config, Durability, EntryVisitor, Error, MAX_KEY_LEN, Namespace, OpRef, RawEngine,
+    ReadView, Result, deleted_by_prefix,
 };
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, UserKey};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot, UserKey};
 
 /// The fjall engine's store type.
 pub type FjallStore = engine_api::Store<FjallEngine>;
@@ -237,6 +238,33 @@ impl RawEngine for FjallEngine {
                 Ok((Bytes::copy_from_slice(&key), Bytes::copy_from_slice(&value)))
             })
             .collect()
+    }
+
+    fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
+        read(&FjallView {
+            snapshot: self.db.snapshot(),
+            engine: self,
+        })
+    }
+}
+
+/// One fjall snapshot (a sequence number) across both keyspaces.
+struct FjallView<'a> {
+    snapshot: Snapshot,
+    engine: &'a FjallEngine,
+}
+
+impl ReadView for FjallView<'_> {
+    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        let keyspace = match namespace {
+            Namespace::Data => &self.engine.data,
+            Namespace::Meta => &self.engine.meta,
+        };
+        for entry in self.snapshot.iter(keyspace) {
+            let (key, value) = entry.into_inner().map_err(map_error)?;
+            visit(&key, &value)?;
+        }
+        Ok(())
     }
 }
 

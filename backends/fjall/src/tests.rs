@@ -64,8 +64,9 @@ fn the_fjall_database_lives_beside_the_store_marker() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path(), SyncMode::Sync)?;
     assert!(dir.path().join(engine_api::MARKER_FILE).is_file());
-    assert_eq!(store.raw().database_path(), dir.path().join("fjall"));
-    assert!(store.raw().database_path().join("version").is_file());
+    let database_path = store.with_raw(|raw| raw.database_path().to_owned());
+    assert_eq!(database_path, dir.path().join("fjall"));
+    assert!(database_path.join("version").is_file());
     Ok(())
 }
 
@@ -249,7 +250,7 @@ fn a_garbage_version_file_is_a_corruption_error_at_open() -> TestResult {
 fn store_with_tables(dir: &Path) -> TestResult {
     let store = open(dir, SyncMode::Sync)?;
     put_all(&store, &["a", "b", "c"])?;
-    store.raw().data.rotate_memtable_and_wait()?;
+    store.with_raw(|raw| raw.data.rotate_memtable_and_wait())?;
     store.close()?;
     Ok(())
 }

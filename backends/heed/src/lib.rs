@@ -61,7 +61,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 use engine_api::prefix_successor;
-use engine_api::{Commit, Config, Durability, Error, OpRef, RawEngine, Result, SyncMode};
+use engine_api::{
+    Commit, Config, Durability, EntryVisitor, Error, Namespace, OpRef, RawEngine, ReadView, Result,
+    SyncMode,
+};
 use heed::types::Bytes as Raw;
 use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
@@ -256,6 +259,39 @@ impl RawEngine for HeedEngine {
                 })
                 .collect()
         })
+    }
+
+    fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
+        // The map lock's read side is held with the transaction, as for every read: a
+        // commit that must grow the map waits for the view to end.
+        let _map = self.map_guard()?;
+        let txn = self.env.read_txn().map_err(map_error)?;
+        read(&HeedView {
+            txn: &txn,
+            data: self.data,
+            meta: self.meta,
+        })
+    }
+}
+
+/// One LMDB read transaction across both databases.
+struct HeedView<'t> {
+    txn: &'t RoTxn<'t>,
+    data: Db,
+    meta: Db,
+}
+
+impl ReadView for HeedView<'_> {
+    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        let db = match namespace {
+            Namespace::Data => self.data,
+            Namespace::Meta => self.meta,
+        };
+        for entry in db.iter(self.txn).map_err(map_error)? {
+            let (key, value) = entry.map_err(map_error)?;
+            visit(key, value)?;
+        }
+        Ok(())
     }
 }
 
@@ -587,7 +623,7 @@ mod tests {
         for reader in readers {
             reader.join().map_err(|_| "a reader panicked")??;
         }
-        assert!(store.raw().env.info().map_size >= 8 * MAP);
+        assert!(store.with_raw(|raw| raw.env.info().map_size) >= 8 * MAP);
         drop(store);
 
         let store = HeedStore::open(dir.path(), &config)?;

@@ -3,9 +3,15 @@
 //! Two `BTreeMap`s (data and meta) behind one lock. It is the model the other engines
 //! are compared with, so it is written for obviousness, not speed.
 //!
-//! Not durable across processes. Within one process, reopening the same path returns the
-//! same contents: stores live in a process-wide registry keyed by the canonical path, so
-//! every close-and-reopen test of the conformance suite runs on this engine too.
+//! Not durable across processes. Within one process, reopening the same directory returns
+//! the same contents: stores live in a process-wide registry, keyed by an id the engine
+//! writes into its directory (`memory.id`), so every close-and-reopen test of the
+//! conformance suite runs on this engine too. The key is the directory's id rather than
+//! its path so that a directory that was removed and made again starts empty, as a
+//! restore's discarded generation must.
+//!
+//! Its read view (for snapshot export) is a copy of both maps, which costs memory in
+//! proportion to the store: the other engines stream from a read transaction instead.
 //!
 //! | | |
 //! |---|---|
@@ -15,16 +21,25 @@
 //! | after kill -9 | everything is lost (the process held it) |
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use engine_api::{Commit, Config, Durability, OpRef, RawEngine, Result, deleted_by_prefix};
+use engine_api::{
+    Commit, Config, Durability, EntryVisitor, Namespace, OpRef, RawEngine, ReadView, Result,
+    deleted_by_prefix,
+};
+
+/// The file that ties a directory to its contents in the registry.
+const ID_FILE: &str = "memory.id";
 
 /// The memory engine's store type.
 pub type MemoryStore = engine_api::Store<MemoryEngine>;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Namespaces {
     data: BTreeMap<Bytes, Bytes>,
     meta: BTreeMap<Bytes, Bytes>,
@@ -32,7 +47,7 @@ struct Namespaces {
 
 type Shared = Arc<RwLock<Namespaces>>;
 
-static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Shared>>> = LazyLock::new(Default::default);
+static REGISTRY: LazyLock<Mutex<HashMap<String, Shared>>> = LazyLock::new(Default::default);
 
 /// The in-memory engine: see the crate docs.
 #[derive(Debug)]
@@ -52,7 +67,7 @@ impl RawEngine for MemoryEngine {
     const NAME: &'static str = "memory";
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
-        let key = dir.canonicalize()?;
+        let key = directory_id(dir)?;
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
         let state = registry.entry(key).or_default().clone();
         Ok(Self { state })
@@ -108,5 +123,43 @@ impl RawEngine for MemoryEngine {
             .take_while(|(key, _)| key.starts_with(prefix))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect())
+    }
+
+    fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
+        let copy = self.read().clone();
+        read(&copy)
+    }
+}
+
+impl ReadView for Namespaces {
+    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        let map = match namespace {
+            Namespace::Data => &self.data,
+            Namespace::Meta => &self.meta,
+        };
+        map.iter().try_for_each(|(key, value)| visit(key, value))
+    }
+}
+
+/// The registry key of the store in `dir`: the id in its `memory.id`, written on first
+/// open with a value no other directory of this process has.
+fn directory_id(dir: &Path) -> Result<String> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = dir.join(ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(id) => Ok(id),
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos());
+            let id = format!(
+                "{}-{nanos}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+        Err(error) => Err(error.into()),
     }
 }

@@ -58,10 +58,10 @@ use std::path::Path;
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, Error, OpRef, RawEngine, Result, deleted_by_prefix,
-    prefix_successor,
+    Commit, Config, Durability, EntryVisitor, Error, Namespace, OpRef, RawEngine, ReadView, Result,
+    deleted_by_prefix, prefix_successor,
 };
-use redb::{Database, ReadableDatabase, Table, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition};
 
 /// The redb engine's store type.
 pub type RedbStore = engine_api::Store<RedbEngine>;
@@ -208,6 +208,29 @@ impl RawEngine for RedbEngine {
                 ))
             })
             .collect()
+    }
+
+    fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
+        let txn = self.db.begin_read().map_err(map_error)?;
+        read(&RedbView(txn))
+    }
+}
+
+/// A read transaction: redb's MVCC keeps its pages while it is open.
+struct RedbView(ReadTransaction);
+
+impl ReadView for RedbView {
+    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        let table = match namespace {
+            Namespace::Data => DATA,
+            Namespace::Meta => META,
+        };
+        let table = self.0.open_table(table).map_err(map_error)?;
+        for entry in table.iter().map_err(map_error)? {
+            let (key, value) = entry.map_err(map_error)?;
+            visit(key.value(), value.value())?;
+        }
+        Ok(())
     }
 }
 

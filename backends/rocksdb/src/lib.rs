@@ -83,11 +83,12 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, Error, MAX_KEY_LEN, OpRef, RawEngine, Result, prefix_successor,
+    Commit, Config, Durability, EntryVisitor, Error, MAX_KEY_LEN, Namespace, OpRef, RawEngine,
+    ReadView, Result, prefix_successor,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, ErrorKind,
-    Options, ReadOptions, WriteBatch, WriteOptions,
+    Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
 };
 
 /// The RocksDB engine's store type.
@@ -303,6 +304,37 @@ impl RawEngine for RocksDbEngine {
         // The iterator stops early on an error as well as at the bound.
         iter.status().map_err(map_error)?;
         Ok(found)
+    }
+
+    fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
+        read(&RocksDbView {
+            snapshot: self.db.snapshot(),
+            engine: self,
+        })
+    }
+}
+
+/// One RocksDB snapshot (a sequence number) across both column families.
+struct RocksDbView<'a> {
+    snapshot: Snapshot<'a>,
+    engine: &'a RocksDbEngine,
+}
+
+impl ReadView for RocksDbView<'_> {
+    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
+        let family = match namespace {
+            Namespace::Data => DATA,
+            Namespace::Meta => META,
+        };
+        let mut iter = self
+            .snapshot
+            .raw_iterator_cf_opt(self.engine.family(family)?, ReadOptions::default());
+        iter.seek_to_first();
+        while let Some((key, value)) = iter.item() {
+            visit(key, value)?;
+            iter.next();
+        }
+        iter.status().map_err(map_error)
     }
 }
 

@@ -84,10 +84,15 @@ fn store_with_a_table_file() -> std::result::Result<tempfile::TempDir, Box<dyn s
 
 /// Writes the memtables of both column families to table files.
 fn flush(store: &RocksDbStore) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let db = &store.raw().db;
-    for family in [crate::DATA, crate::META] {
-        db.flush_cf(db.cf_handle(family).ok_or("no such column family")?)?;
-    }
+    store.with_raw(
+        |raw| -> std::result::Result<(), Box<dyn std::error::Error>> {
+            let db = &raw.db;
+            for family in [crate::DATA, crate::META] {
+                db.flush_cf(db.cf_handle(family).ok_or("no such column family")?)?;
+            }
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -149,7 +154,10 @@ fn the_database_lives_in_a_subdirectory_beside_the_store_marker() -> TestResult 
     let dir = tempfile::tempdir()?;
     let store = open(dir.path(), SyncMode::Sync)?;
     assert!(dir.path().join(engine_api::MARKER_FILE).is_file());
-    assert_eq!(store.raw().database_path(), dir.path().join(DATABASE_DIR));
+    assert_eq!(
+        store.with_raw(|raw| raw.database_path().to_owned()),
+        dir.path().join(DATABASE_DIR)
+    );
     assert!(dir.path().join(DATABASE_DIR).join("CURRENT").is_file());
     Ok(())
 }

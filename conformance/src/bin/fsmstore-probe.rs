@@ -4,7 +4,10 @@
 //! ```text
 //! fsmstore-probe open <engine> <dir> <sync|nosync>
 //! fsmstore-probe writer <engine> <dir> <sync|nosync> <checkpoint-every> <write-every> <close-every>
+//! fsmstore-probe restore <engine> <dir> <sync|nosync> <snapshot-file>
 //! ```
+//! `restore` prints `opened` once the store is open, restores the snapshot file, closes
+//! and prints `restored applied_index=<index>`.
 //! `open` prints `opened engine=<name> sync_mode=<mode>` and exits 0. `writer` applies
 //! batches until it is killed, acknowledging each call on stdout (see
 //! `conformance::crash`). On failure either prints `error kind=<kind>: <message>` and
@@ -53,8 +56,16 @@ fn run(args: &[String]) -> fsmstore::Result<String> {
             conformance::crash::run_writer(engine.parse()?, dir.as_ref(), mode.parse()?, plan)?;
             Ok("writer stopped".to_owned())
         }
+        [command, engine, dir, mode, snapshot] if command == "restore" => {
+            let backend: Backend = engine.parse()?;
+            let store = fsmstore::open(backend, dir, &Config::new(mode.parse()?))?;
+            println!("opened");
+            let header = store.restore(&mut std::fs::File::open(snapshot)?)?;
+            store.close()?;
+            Ok(format!("restored applied_index={:?}", header.applied_index))
+        }
         _ => Err(fsmstore::Error::invalid_argument(
-            "usage: fsmstore-probe open|writer <engine> <dir> <sync|nosync> [plan]",
+            "usage: fsmstore-probe open|writer|restore <engine> <dir> <sync|nosync> [plan|snapshot]",
         )),
     }
 }

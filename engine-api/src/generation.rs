@@ -1,0 +1,131 @@
+//! Engine generations: which copy of the engine's files in a store directory is live.
+//!
+//! A store starts at generation 0, with the engine's files in the store directory
+//! itself. A restore builds generation `n + 1` in the subdirectory `gen-<n+1>`, makes it
+//! durable, and switches by rewriting the marker (one atomic rename). Whatever a crash
+//! interrupts, the marker names a complete generation: the old one until the rename, the
+//! new one after it. Leftovers of the other generations are removed at the next open.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::marker::MARKER_FILE;
+
+const PREFIX: &str = "gen-";
+
+/// Where the engine files of `generation` live inside the store directory `dir`.
+pub(crate) fn engine_dir(dir: &Path, generation: u64) -> PathBuf {
+    if generation == 0 {
+        dir.to_owned()
+    } else {
+        dir.join(format!("{PREFIX}{generation}"))
+    }
+}
+
+/// Checks that the live generation's files exist: a marker that names a generation
+/// whose directory is gone must not open as an empty store.
+pub(crate) fn check_live(dir: &Path, generation: u64) -> Result<()> {
+    let engine_dir = engine_dir(dir, generation);
+    if engine_dir.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::Corruption(format!(
+            "{}: the marker names generation {generation}, but {} is missing",
+            dir.display(),
+            engine_dir.display()
+        )))
+    }
+}
+
+/// An empty directory for building generation `generation`, replacing any leftover of
+/// an earlier attempt.
+pub(crate) fn fresh_dir(dir: &Path, generation: u64) -> Result<PathBuf> {
+    let path = engine_dir(dir, generation);
+    remove_dir(&path)?;
+    fs::create_dir(&path)?;
+    Ok(path)
+}
+
+/// Removes the files of every generation but `live`: a finished restore's predecessor
+/// and an unfinished restore's partial copy.
+pub(crate) fn remove_others(dir: &Path, live: u64) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let generation = name
+            .strip_prefix(PREFIX)
+            .and_then(|number| number.parse::<u64>().ok());
+        let remove = match generation {
+            Some(generation) => generation != live,
+            // Generation 0's files are everything but the marker (and the temporary
+            // file the marker is written through) and the other generations.
+            None => live != 0 && !name.starts_with(MARKER_FILE) && !name.starts_with('.'),
+        };
+        if remove {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                remove_dir(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir(path: &Path) -> Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("list")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn generation_zero_keeps_its_files_and_drops_partial_generations() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path();
+        fs::write(dir.join(MARKER_FILE), "m").expect("marker");
+        fs::write(dir.join("data.redb"), "d").expect("engine file");
+        fresh_dir(dir, 1).expect("partial restore");
+        fs::write(dir.join("gen-1").join("data.redb"), "half").expect("partial file");
+        remove_others(dir, 0).expect("clean");
+        assert_eq!(names(dir), ["FSMSTORE", "data.redb"]);
+    }
+
+    #[test]
+    fn a_later_generation_drops_generation_zero_and_older_ones() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path();
+        fs::write(dir.join(MARKER_FILE), "m").expect("marker");
+        fs::create_dir(dir.join("fjall")).expect("engine dir");
+        fresh_dir(dir, 2).expect("old generation");
+        fresh_dir(dir, 3).expect("live generation");
+        fresh_dir(dir, 4).expect("partial generation");
+        remove_others(dir, 3).expect("clean");
+        assert_eq!(names(dir), ["FSMSTORE", "gen-3"]);
+        check_live(dir, 3).expect("live");
+        assert!(matches!(check_live(dir, 4), Err(Error::Corruption(_))));
+    }
+}
