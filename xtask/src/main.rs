@@ -108,6 +108,18 @@ fn test(engines: Engines) -> Result<(), String> {
             "--",
             "a_stream_restores_identically_into_every_engine",
         ])?;
+        // The command-line tests migrate to RocksDB too when it is compiled in.
+        let mut cli = vec![
+            "test",
+            "-p",
+            "fsmstore-cli",
+            "--features",
+            "fsmstore-cli/rocksdb",
+            "--test",
+            "cli",
+        ];
+        cli.extend(engines::SAME_BUILD_AS_WORKSPACE);
+        cargo::run(&cli)?;
     }
     conformance::run(&engines).map(|_| ())
 }

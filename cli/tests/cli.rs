@@ -1,0 +1,235 @@
+//! End-to-end: the real `fsmstore` binary on real stores.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use fsmstore::{Backend, Config, SyncMode, WriteBatch};
+
+fn fsmstore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fsmstore"))
+        .args(args)
+        .env_remove(fsmstore::SYNC_MODE_ENV)
+        .output()
+        .expect("run the fsmstore binary")
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "fsmstore failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+/// A store of `backend` with 300 data keys, a meta key and applied index 42.
+fn make_store(backend: Backend, dir: &Path) {
+    let store =
+        fsmstore::open(backend, dir, &Config::new(SyncMode::Sync)).expect("create the store");
+    let mut batch = WriteBatch::new();
+    for i in 0..300 {
+        batch.put(format!("key/{i:04}"), format!("value {i}"));
+    }
+    batch.put_meta("term", "7");
+    store.apply(&batch, Some(42)).expect("apply");
+    store.close().expect("close");
+}
+
+/// `inspect` output without its engine line.
+fn without_engine(inspect: &str) -> String {
+    inspect
+        .lines()
+        .filter(|line| !line.starts_with("engine: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn inspect_prints_engine_index_meta_and_sizes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store = root.path().join("store");
+    make_store(Backend::Redb, &store);
+    let text = stdout(&fsmstore(&["inspect", path(&store)]));
+    assert!(text.contains("engine: redb\n"), "{text}");
+    assert!(text.contains("created sync mode: sync\n"), "{text}");
+    assert!(
+        text.contains("applied index: 42 (raw 2a00000000000000)\n"),
+        "{text}"
+    );
+    assert!(text.contains("meta keys: 2\n"), "{text}");
+    assert!(text.contains("  term = \"7\"\n"), "{text}");
+    assert!(text.contains("data keys: 300\n"), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&fsmstore(&["inspect", "--json", path(&store)])))
+            .expect("valid JSON");
+    assert_eq!(json["engine"], "redb");
+    assert_eq!(json["applied_index"]["state"], "present");
+    assert_eq!(json["applied_index"]["value"], 42);
+    assert_eq!(json["applied_index"]["raw_hex"], "2a00000000000000");
+    assert_eq!(json["data_keys"], 300);
+}
+
+#[test]
+fn inspect_reports_a_missing_and_a_corrupt_index() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store_dir = root.path().join("store");
+    let store =
+        fsmstore::open(Backend::Redb, &store_dir, &Config::new(SyncMode::Sync)).expect("create");
+    store.close().expect("close");
+    let text = stdout(&fsmstore(&["inspect", path(&store_dir)]));
+    assert!(text.contains("applied index: missing\n"), "{text}");
+
+    let store =
+        fsmstore::open(Backend::Redb, &store_dir, &Config::new(SyncMode::Sync)).expect("open");
+    let mut batch = WriteBatch::new();
+    batch.put_meta(fsmstore::APPLIED_INDEX_KEY, vec![1, 2, 3]);
+    store.write(&batch).expect("write a damaged index");
+    store.close().expect("close");
+    let text = stdout(&fsmstore(&["inspect", path(&store_dir)]));
+    assert!(
+        text.contains("applied index: corrupt (3 bytes: 010203)\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn export_verify_and_import_round_trip_through_files_and_pipes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store = root.path().join("store");
+    make_store(Backend::Redb, &store);
+    let snapshot = root.path().join("snapshot.bin");
+    stdout(&fsmstore(&["export", path(&store), path(&snapshot)]));
+    let verified = stdout(&fsmstore(&["verify", path(&snapshot)]));
+    assert!(verified.contains("applied index: 42\n"), "{verified}");
+    assert!(verified.contains("data records: 300\n"), "{verified}");
+
+    // `-` writes the same stream to stdout.
+    let piped = fsmstore(&["export", path(&store), "-"]);
+    assert!(piped.status.success());
+    assert_eq!(piped.stdout, std::fs::read(&snapshot).expect("read"));
+
+    // ... and `-` reads it from stdin.
+    let imported = root.path().join("imported");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fsmstore"))
+        .args(["import", "-", path(&imported), "--engine", "fjall"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn import");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&piped.stdout)
+        .expect("feed the stream");
+    let output = child.wait_with_output().expect("import");
+    assert!(output.status.success(), "{output:?}");
+    let original = stdout(&fsmstore(&["inspect", path(&store)]));
+    let copy = stdout(&fsmstore(&["inspect", path(&imported)]));
+    assert!(copy.contains("engine: fjall\n"), "{copy}");
+    assert_eq!(without_engine(&copy), without_engine(&original));
+}
+
+#[test]
+fn migrating_a_redb_store_to_other_engines_keeps_everything_but_the_engine_line() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let source = root.path().join("redb");
+    make_store(Backend::Redb, &source);
+    let original = stdout(&fsmstore(&["inspect", path(&source)]));
+    let mut targets = vec!["fjall", "heed"];
+    if Backend::RocksDb.is_compiled() {
+        targets.push("rocksdb");
+    }
+    for engine in targets {
+        let target = root.path().join(engine);
+        stdout(&fsmstore(&[
+            "migrate",
+            path(&source),
+            path(&target),
+            "--engine",
+            engine,
+        ]));
+        let migrated = stdout(&fsmstore(&["inspect", path(&target)]));
+        assert!(
+            migrated.contains(&format!("engine: {engine}\n")),
+            "{migrated}"
+        );
+        assert_eq!(
+            without_engine(&migrated),
+            without_engine(&original),
+            "{engine}"
+        );
+        // The applied index came along: a cold start would skip the restore.
+        let store = fsmstore::open(engine.parse().expect("engine"), &target, &Config::default())
+            .expect("open the migrated store");
+        assert_eq!(store.applied_index().expect("index"), Some(42));
+    }
+}
+
+#[test]
+fn failures_have_clear_messages_and_exit_codes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let missing = root.path().join("missing");
+    let output = fsmstore(&["inspect", path(&missing)]);
+    assert_eq!(code(&output), Some(4));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such store"));
+
+    let output = fsmstore(&["import", "x", path(&missing), "--engine", "sqlite"]);
+    assert_eq!(code(&output), Some(2), "an unknown engine is a usage error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown engine"));
+
+    let store = root.path().join("store");
+    make_store(Backend::Redb, &store);
+    let snapshot = root.path().join("snapshot.bin");
+    stdout(&fsmstore(&["export", path(&store), path(&snapshot)]));
+    let mut bytes = std::fs::read(&snapshot).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    let corrupt = root.path().join("corrupt.bin");
+    std::fs::write(&corrupt, &bytes).expect("write");
+    let output = fsmstore(&["verify", path(&corrupt)]);
+    assert_eq!(code(&output), Some(5));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid snapshot"));
+    let output = fsmstore(&[
+        "import",
+        path(&corrupt),
+        path(&missing),
+        "--engine",
+        "fjall",
+    ]);
+    assert_eq!(code(&output), Some(5));
+
+    // Import refuses to replace a store unless told to.
+    let output = fsmstore(&["import", path(&snapshot), path(&store), "--engine", "redb"]);
+    assert_eq!(code(&output), Some(4));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
+
+    if let Some(absent) = Backend::ALL.iter().find(|backend| !backend.is_compiled()) {
+        let target = root.path().join("absent");
+        let output = fsmstore(&[
+            "import",
+            path(&snapshot),
+            path(&target),
+            "--engine",
+            absent.name(),
+        ]);
+        assert_eq!(code(&output), Some(3));
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains(&format!("feature `{}`", absent.feature())),
+            "{output:?}"
+        );
+    }
+}
