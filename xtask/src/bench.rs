@@ -75,9 +75,9 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
     for (position, engine) in engines.iter().copied().enumerate() {
         // The floor is measured once, with the first engine, in the same run.
         let filter = if position == 0 {
-            format!("^(floor/|(apply|native|checkpoint)/{engine}/)")
+            format!("^(floor/|(apply|native|checkpoint|cold_start)/{engine}/)")
         } else {
-            format!("^(apply|native|checkpoint)/{engine}/")
+            format!("^(apply|native|checkpoint|cold_start)/{engine}/")
         };
         eprintln!(
             "== bench {engine} ({}/{}){}",
