@@ -149,6 +149,51 @@ impl FjallEngine {
     }
 }
 
+impl FjallEngine {
+    /// The common case without the reduction to one value per key: a commit with no
+    /// prefix delete and no key written twice in one namespace goes into the batch as
+    /// it is. `None` when the commit needs the reduction (or is empty).
+    fn commit_distinct(&self, commit: &Commit<'_>, durability: Durability) -> Option<Result<()>> {
+        let mut keys: Vec<(bool, &[u8])> = Vec::with_capacity(commit.len());
+        for op in commit.ops() {
+            match op {
+                OpRef::Put { key, .. } | OpRef::Delete { key } => keys.push((false, key)),
+                OpRef::PutMeta { name, .. } | OpRef::DeleteMeta { name } => keys.push((true, name)),
+                OpRef::DeletePrefix { .. } => return None,
+            }
+        }
+        if keys.is_empty() {
+            return None;
+        }
+        keys.sort_unstable();
+        if keys.windows(2).any(|pair| pair[0] == pair[1]) {
+            return None;
+        }
+        let mode = match durability {
+            Durability::Durable => PersistMode::SyncAll,
+            Durability::Buffered => PersistMode::Buffer,
+        };
+        let mut batch = self.db.batch().durability(Some(mode));
+        for op in commit.ops() {
+            let (keyspace, key, value) = match op {
+                OpRef::Put { key, value } => (&self.data, key, Some(value)),
+                OpRef::Delete { key } => (&self.data, key, None),
+                OpRef::PutMeta { name, value } => (&self.meta, name, Some(value)),
+                OpRef::DeleteMeta { name } => (&self.meta, name, None),
+                OpRef::DeletePrefix { .. } => return None,
+            };
+            match value {
+                Some(value) => match checked_value(value) {
+                    Ok(value) => batch.insert(keyspace, key, value),
+                    Err(error) => return Some(Err(error)),
+                },
+                None => batch.remove(keyspace, key),
+            }
+        }
+        Some(batch.commit().map_err(map_error))
+    }
+}
+
 impl RawEngine for FjallEngine {
     const NAME: &'static str = "fjall";
 
@@ -170,6 +215,9 @@ impl RawEngine for FjallEngine {
     }
 
     fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()> {
+        if let Some(result) = self.commit_distinct(commit, durability) {
+            return result;
+        }
         let mut data = Changes::new();
         let mut meta = Changes::new();
         for op in commit.ops() {
