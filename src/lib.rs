@@ -152,6 +152,15 @@ impl Backend {
     pub fn is_durable(self) -> bool {
         !matches!(self, Backend::Memory)
     }
+
+    /// Whether a NoSync apply that returned survives a kill -9 of the process (not a
+    /// power loss): the "after kill -9" column of the fsync table. fjall, LMDB and
+    /// RocksDB hand every commit to the OS before it returns; redb keeps
+    /// `Durability::None` commits in its own buffers and rolls back to its last durable
+    /// commit; the memory engine keeps nothing.
+    pub fn keeps_nosync_applies_after_a_kill(self) -> bool {
+        matches!(self, Backend::Fjall | Backend::Heed | Backend::RocksDb)
+    }
 }
 
 impl fmt::Display for Backend {

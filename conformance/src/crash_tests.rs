@@ -39,10 +39,19 @@ pub fn killed_sync_writers_lose_nothing_acknowledged(h: &Harness) {
 }
 
 /// NoSync writers killed at random points never leave a torn batch, and lose no
-/// acknowledged checkpoint or write; the data always matches the reopened index.
+/// acknowledged checkpoint or write; the data always matches the reopened index. An
+/// engine documented to keep NoSync applies across a kill keeps every one of them.
 pub fn killed_nosync_writers_never_tear_a_batch_or_lose_a_checkpoint(h: &Harness) {
     let summary = run(h, SyncMode::NoSync, WriterPlan::MIXED, (5, 120));
     assert!(summary.nosync_kept <= summary.nosync_at_risk);
+    if h.backend().keeps_nosync_applies_after_a_kill() {
+        assert_eq!(
+            summary.nosync_kept,
+            summary.nosync_at_risk,
+            "{} lost acknowledged NoSync applies to a kill",
+            h.backend()
+        );
+    }
 }
 
 /// Kills that land during checkpoints (one after every apply) lose no checkpoint.

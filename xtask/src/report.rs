@@ -671,8 +671,8 @@ fn markdown(results: &Results, context: &Context) -> String {
 fn group_digits(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
             out.push(',');
         }
         out.push(digit);
@@ -730,15 +730,8 @@ pub fn rate(per_second: f64) -> String {
     if per_second < 100.0 {
         return format!("{:.1}", round_significant(per_second, 3));
     }
-    let digits = format!("{:.0}", round_significant(per_second, 3));
-    let mut grouped = String::new();
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
+    // At least 100 and rounded to a whole number here, so the cast is exact.
+    group_digits(round_significant(per_second, 3).round() as u64)
 }
 
 /// A ratio as a multiplier: `57×`, `3.4×`, `0.063×`.

@@ -169,11 +169,7 @@ impl FjallEngine {
         if keys.windows(2).any(|pair| pair[0] == pair[1]) {
             return None;
         }
-        let mode = match durability {
-            Durability::Durable => PersistMode::SyncAll,
-            Durability::Buffered => PersistMode::Buffer,
-        };
-        let mut batch = self.db.batch().durability(Some(mode));
+        let mut batch = self.db.batch().durability(Some(persist_mode(durability)));
         for op in commit.ops() {
             let (keyspace, key, value) = match op {
                 OpRef::Put { key, value } => (&self.data, key, Some(value)),
@@ -249,11 +245,7 @@ impl RawEngine for FjallEngine {
             };
         }
 
-        let mode = match durability {
-            Durability::Durable => PersistMode::SyncAll,
-            Durability::Buffered => PersistMode::Buffer,
-        };
-        let mut batch = self.db.batch().durability(Some(mode));
+        let mut batch = self.db.batch().durability(Some(persist_mode(durability)));
         for (keyspace, changes) in [(&self.data, data), (&self.meta, meta)] {
             for (key, change) in changes {
                 match change {
@@ -313,6 +305,14 @@ impl ReadView for FjallView<'_> {
             visit(&key, &value)?;
         }
         Ok(())
+    }
+}
+
+/// The journal persistence of a commit of `durability`.
+fn persist_mode(durability: Durability) -> PersistMode {
+    match durability {
+        Durability::Durable => PersistMode::SyncAll,
+        Durability::Buffered => PersistMode::Buffer,
     }
 }
 

@@ -637,57 +637,6 @@ mod tests {
         Ok(())
     }
 
-    /// Set in the child process of the kill test: the store directory it writes to.
-    const KILL_CHILD_DIR: &str = "FSMSTORE_HEED_KILL_CHILD_DIR";
-
-    #[test]
-    fn nosync_commits_acknowledged_before_a_kill_9_are_kept() -> TestResult {
-        if let Some(dir) = std::env::var_os(KILL_CHILD_DIR) {
-            // The child: apply until killed, acknowledging each index on stdout.
-            let store = HeedStore::open(&dir, &Config::new(SyncMode::NoSync))?;
-            for i in 1..100_000u64 {
-                let mut batch = WriteBatch::new();
-                batch.put(format!("k/{i:06}"), "v");
-                store.apply(&batch, Some(i))?;
-                println!("applied {i}");
-            }
-            return Ok(());
-        }
-
-        let dir = tempfile::tempdir()?;
-        let mut child = std::process::Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "tests::nosync_commits_acknowledged_before_a_kill_9_are_kept",
-            ])
-            .arg("--nocapture")
-            .env(KILL_CHILD_DIR, dir.path())
-            .env_remove(engine_api::SYNC_MODE_ENV)
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut acknowledged = 0;
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
-            if let Some(index) = line?.strip_prefix("applied ") {
-                acknowledged = index.parse()?;
-                if acknowledged >= 300 {
-                    break;
-                }
-            }
-        }
-        child.kill()?; // SIGKILL: no destructor, no sync on close
-        child.wait()?;
-
-        let store = open(&dir, SyncMode::NoSync)?;
-        let applied = store
-            .applied_index()?
-            .ok_or("the applied index is missing")?;
-        assert!(applied >= acknowledged, "{applied} < {acknowledged}");
-        let data = store.scan_prefix(b"k/")?;
-        assert_eq!(data.len() as u64, applied, "data and index disagree");
-        Ok(())
-    }
-
     #[test]
     fn a_garbage_data_file_fails_open_with_corruption() -> TestResult {
         let dir = tempfile::tempdir()?;
