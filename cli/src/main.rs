@@ -107,6 +107,7 @@ impl From<Error> for Failure {
             Error::NotCompiled { .. } => 3,
             Error::BackendMismatch { .. } | Error::NotADirectory(_) => 4,
             Error::InvalidSnapshot(_) | Error::Corruption(_) | Error::UnsupportedFormat { .. } => 5,
+            Error::Locked(_) => 6,
             _ => 1,
         };
         Failure {
@@ -257,7 +258,8 @@ fn migrate(
     })
 }
 
-/// Opens the store at `path` with the engine its marker names.
+/// Opens the store at `path` read-only, with the engine its marker names: it creates,
+/// removes and writes nothing, and a store another process holds is refused as in use.
 fn open_existing(path: &Path) -> Result<Box<dyn Engine>, Failure> {
     if !path.exists() {
         return Err(failure(4, format!("{}: no such store", path.display())));
@@ -275,7 +277,11 @@ fn open_existing(path: &Path) -> Result<Box<dyn Engine>, Failure> {
     let backend: Backend = marker.engine.parse()?;
     // Opening in the mode the store was made with changes nothing about it.
     let mode = marker.created_sync_mode.unwrap_or(SyncMode::Sync);
-    Ok(fsmstore::open(backend, path, &Config::new(mode))?)
+    Ok(fsmstore::open(
+        backend,
+        path,
+        &Config::new(mode).with_read_only(),
+    )?)
 }
 
 /// Import and migrate create a store: refuse a non-empty destination unless `force`.

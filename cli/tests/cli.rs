@@ -233,3 +233,83 @@ fn failures_have_clear_messages_and_exit_codes() {
         );
     }
 }
+
+/// Every path inside a store directory, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut entries: Vec<String> = walk(dir)
+        .iter()
+        .map(|entry| {
+            entry
+                .strip_prefix(dir)
+                .expect("inside")
+                .display()
+                .to_string()
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            paths.extend(walk(&path));
+        }
+        paths.push(path);
+    }
+    paths
+}
+
+#[test]
+fn inspect_of_a_store_without_its_engine_files_is_corruption_and_creates_nothing() {
+    let root = tempfile::tempdir().expect("temp dir");
+    for backend in Backend::ALL.iter().copied().filter(|b| b.is_compiled()) {
+        if backend == Backend::Memory {
+            continue;
+        }
+        let store = root.path().join(backend.name());
+        make_store(backend, &store);
+        for entry in std::fs::read_dir(&store).expect("list") {
+            let entry = entry.expect("entry");
+            if entry.file_name() != fsmstore::MARKER_FILE {
+                let path = entry.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(path).expect("remove");
+                } else {
+                    std::fs::remove_file(path).expect("remove");
+                }
+            }
+        }
+        let before = listing(&store);
+        let output = fsmstore(&["inspect", path(&store)]);
+        assert_eq!(code(&output), Some(5), "{backend}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("missing"), "{backend}: {stderr}");
+        assert_eq!(
+            listing(&store),
+            before,
+            "{backend}: inspect changed the store"
+        );
+    }
+}
+
+#[test]
+fn inspect_creates_and_removes_nothing_and_refuses_a_store_in_use() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store = root.path().join("store");
+    make_store(Backend::Redb, &store);
+    // A leftover of an interrupted restore, which a writable open would remove.
+    std::fs::create_dir(store.join("gen-7")).expect("leftover generation");
+    let before = listing(&store);
+    let first = stdout(&fsmstore(&["inspect", path(&store)]));
+    assert_eq!(listing(&store), before, "inspect created or removed files");
+    assert_eq!(stdout(&fsmstore(&["inspect", path(&store)])), first);
+
+    let held = fsmstore::open(Backend::Redb, &store, &Config::new(SyncMode::Sync)).expect("hold");
+    let output = fsmstore(&["inspect", path(&store)]);
+    assert_eq!(code(&output), Some(6), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("in use"));
+    held.close().expect("close");
+}

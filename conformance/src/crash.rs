@@ -138,7 +138,7 @@ impl WriterPlan {
 }
 
 fn every(period: u64, index: u64) -> bool {
-    period != 0 && index % period == 0
+    period != 0 && index.is_multiple_of(period)
 }
 
 /// The writer child's loop: runs until killed (or an error, which it reports and
@@ -146,30 +146,84 @@ fn every(period: u64, index: u64) -> bool {
 /// directory keep building on what survived.
 pub fn run_writer(backend: Backend, dir: &Path, mode: SyncMode, plan: WriterPlan) -> Result<()> {
     let config = Config::new(mode);
-    let mut store = fsmstore::open(backend, dir, &config)?;
     let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "begin open 0");
+    let mut store = fsmstore::open(backend, dir, &config)?;
     let mut index = store.applied_index()?.unwrap_or(0);
     let _ = writeln!(out, "ready {index}");
     loop {
         index += 1;
+        let _ = writeln!(out, "begin apply {index}");
         store.apply(&batch_for(index), Some(index))?;
         let _ = writeln!(out, "applied {index}");
         if every(plan.write_every, index) {
             let mut direct = WriteBatch::new();
             direct.put(format!("direct/{index:020}"), value_for(index));
+            let _ = writeln!(out, "begin write {index}");
             store.write(&direct)?;
             let _ = writeln!(out, "wrote {index}");
         }
         if every(plan.checkpoint_every, index) {
+            let _ = writeln!(out, "begin checkpoint {index}");
             store.set_durable_applied_index(index)?;
             let _ = writeln!(out, "checkpoint {index}");
         }
         if every(plan.close_every, index) {
+            let _ = writeln!(out, "begin close {index}");
             store.close()?;
             let _ = writeln!(out, "closed {index}");
+            let _ = writeln!(out, "begin open {index}");
             store = fsmstore::open(backend, dir, &config)?;
+            let _ = writeln!(out, "reopened {index}");
         }
     }
+}
+
+/// A writer that applies batches `1..=before`, then restores `snapshot` (an export of
+/// the model after `restored_at`, see [`export_model`]), then applies from
+/// `restored_at + 1` on until it is killed. Acknowledges like [`run_writer`], plus
+/// `restored K`.
+pub fn run_restorer(
+    backend: Backend,
+    dir: &Path,
+    mode: SyncMode,
+    snapshot: &Path,
+    before: u64,
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "begin open 0");
+    let store = fsmstore::open(backend, dir, &Config::new(mode))?;
+    let mut index = store.applied_index()?.unwrap_or(0);
+    let _ = writeln!(out, "ready {index}");
+    while index < before {
+        index += 1;
+        let _ = writeln!(out, "begin apply {index}");
+        store.apply(&batch_for(index), Some(index))?;
+        let _ = writeln!(out, "applied {index}");
+    }
+    let _ = writeln!(out, "begin restore {index}");
+    let header = store.restore(&mut std::fs::File::open(snapshot)?)?;
+    index = header.applied_index.unwrap_or(0);
+    let _ = writeln!(out, "restored {index}");
+    loop {
+        index += 1;
+        let _ = writeln!(out, "begin apply {index}");
+        store.apply(&batch_for(index), Some(index))?;
+        let _ = writeln!(out, "applied {index}");
+    }
+}
+
+/// Writes a snapshot of the writer's model after batches `1..=applied` to `file`, built
+/// on a scratch store of `backend` in `scratch`.
+pub fn export_model(backend: Backend, scratch: &Path, applied: u64, file: &Path) -> Result<()> {
+    let store = fsmstore::open(backend, scratch, &Config::new(SyncMode::NoSync))?;
+    for index in 1..=applied {
+        store.apply(&batch_for(index), Some(index))?;
+    }
+    let mut out = std::fs::File::create(file)?;
+    store.export(&mut out)?;
+    out.sync_all()?;
+    store.close()
 }
 
 /// What the writer acknowledged before it died.
@@ -177,6 +231,8 @@ pub fn run_writer(backend: Backend, dir: &Path, mode: SyncMode, plan: WriterPlan
 pub struct Acks {
     /// The applied index when the writer started.
     pub started_at: u64,
+    /// Whether the writer's first open returned (a new store is durable from then on).
+    pub ready: bool,
     /// The last acknowledged apply.
     pub last_applied: Option<u64>,
     /// The last acknowledged checkpoint.
@@ -185,6 +241,11 @@ pub struct Acks {
     pub last_closed: Option<u64>,
     /// Every acknowledged `write`.
     pub writes: Vec<u64>,
+    /// The last acknowledged restore: the applied index of the snapshot it installed.
+    pub last_restored: Option<u64>,
+    /// The last operation the writer started (`apply 7`, `checkpoint 7`, `open 0`, ...):
+    /// where the kill or cut landed when it was not acknowledged.
+    pub last_begun: Option<String>,
     /// Lines that were not acknowledgements (errors the writer reported).
     pub other: Vec<String>,
 }
@@ -195,11 +256,17 @@ impl Acks {
             .split_once(' ')
             .and_then(|(what, number)| number.parse::<u64>().ok().map(|n| (what, n)));
         match parsed {
-            Some(("ready", index)) => self.started_at = index,
+            Some(("ready", index)) => {
+                self.started_at = index;
+                self.ready = true;
+            }
             Some(("applied", index)) => self.last_applied = Some(index),
             Some(("wrote", index)) => self.writes.push(index),
             Some(("checkpoint", index)) => self.last_checkpoint = Some(index),
             Some(("closed", index)) => self.last_closed = Some(index),
+            Some(("restored", index)) => self.last_restored = Some(index),
+            Some(("reopened", _)) => {}
+            _ if line.starts_with("begin ") => self.last_begun = Some(line[6..].to_owned()),
             _ => self.other.push(line.to_owned()),
         }
     }
@@ -209,11 +276,16 @@ impl Acks {
     pub fn durable_floor(&self) -> u64 {
         // A write acknowledged as `wrote i` was issued after apply i returned.
         let last_write = self.writes.last().copied();
-        [self.last_checkpoint, self.last_closed, last_write]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(0)
+        [
+            self.last_checkpoint,
+            self.last_closed,
+            last_write,
+            self.last_restored,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
     }
 }
 
@@ -637,7 +709,7 @@ pub fn fail_writes(
 }
 
 /// `fsmstore-probe <task> <engine> <dir> <mode>`, for more arguments to follow.
-fn probe_command(
+pub(crate) fn probe_command(
     probe: &Path,
     task: &str,
     backend: Backend,
@@ -655,7 +727,7 @@ fn probe_command(
 
 /// Starts a probe child that reports on stdout, with the sync-mode override removed
 /// (the child must open in the mode it is told), and returns it with its stdout.
-fn spawn_child(command: &mut Command) -> Result<(Child, ChildStdout)> {
+pub(crate) fn spawn_child(command: &mut Command) -> Result<(Child, ChildStdout)> {
     let mut child = command
         .env_remove(fsmstore::SYNC_MODE_ENV)
         .stdin(Stdio::null())

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fsmstore::{
-    APPLIED_INDEX_KEY, Backend, Bytes, Config, Engine, Error, MARKER_FILE, Namespace,
+    APPLIED_INDEX_KEY, Backend, Bytes, Config, Engine, Error, LOCK_FILE, MARKER_FILE, Namespace,
     RestoreDecision, SnapshotReader, SyncMode, WriteBatch, decide_restore, verify_snapshot,
 };
 use proptest::prelude::*;
@@ -154,7 +154,7 @@ pub fn successive_restores_keep_only_the_last_one(h: &Harness) {
     entries.sort();
     assert_eq!(
         entries,
-        [MARKER_FILE, "gen-2"],
+        [MARKER_FILE, LOCK_FILE, "gen-2"],
         "only the live contents remain"
     );
 }

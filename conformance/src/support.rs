@@ -166,6 +166,9 @@ pub fn error_kind(error: &Error) -> &'static str {
         Error::NotCompiled { .. } => "not_compiled",
         Error::Backend { .. } => "backend",
         Error::InvalidSnapshot(_) => "invalid_snapshot",
+        Error::Locked(_) => "locked",
+        Error::Stopped(_) => "stopped",
+        Error::ReadOnly(_) => "read_only",
         _ => "other",
     }
 }

@@ -170,6 +170,11 @@ group!(ownership:
     a_file_path_is_refused_as_not_a_directory,
     a_missing_parent_directory_is_an_io_error,
     a_corrupt_marker_is_reported_as_corruption,
+    a_second_handle_in_one_process_is_refused_as_locked,
+    a_store_held_by_another_process_is_refused_as_locked,
+    a_store_without_its_engine_files_is_corruption_not_an_empty_store,
+    an_interrupted_creation_is_started_over,
+    a_read_only_open_creates_nothing_and_writes_nothing,
 );
 
 group!(concurrency:

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::applied_index::{APPLIED_INDEX_KEY, encode_applied_index};
+use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
 use crate::error::{Error, Result};
 
 /// The longest data key or meta name, in bytes, on every engine.
@@ -12,6 +12,14 @@ use crate::error::{Error, Result};
 /// rejected with [`Error::InvalidArgument`]; reading one returns `None`, since it cannot
 /// exist.
 pub const MAX_KEY_LEN: usize = 511;
+
+/// The longest value, in bytes, on every engine: `u32::MAX`.
+///
+/// The snapshot stream frames a value with a 32-bit length, RocksDB and fjall cannot
+/// store a longer one, and a store must be able to move to any engine, so a longer value
+/// is refused when it is applied, with [`Error::InvalidArgument`], rather than when the
+/// store is exported.
+pub const MAX_VALUE_LEN: usize = u32::MAX as usize;
 
 /// One mutation in a [`WriteBatch`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +159,26 @@ impl WriteBatch {
     pub(crate) fn validate(&self) -> Result<BatchSummary> {
         let mut summary = BatchSummary::default();
         for (position, op) in self.ops.iter().enumerate() {
+            if let Op::Put { value, .. } | Op::PutMeta { value, .. } = op
+                && value.len() > MAX_VALUE_LEN
+            {
+                return Err(Error::invalid_argument(format!(
+                    "op {position} of the batch has a value of {} bytes; \
+                     at most {MAX_VALUE_LEN} bytes are allowed",
+                    value.len()
+                )));
+            }
+            if let Op::PutMeta { name, value } = op
+                && name.as_ref() == APPLIED_INDEX_KEY
+                && decode_applied_index(Some(value)) == Some(0)
+            {
+                // The snapshot header cannot tell index 0 from "no index", so a store
+                // holding it could not be exported faithfully; 0 is no raft index anyway.
+                return Err(Error::invalid_argument(format!(
+                    "op {position} of the batch sets the applied index to 0, which is not a \
+                     raft index; delete the key instead"
+                )));
+            }
             let (what, bytes) = match op {
                 Op::Put { key, .. } | Op::Delete { key } => ("key", key),
                 Op::DeletePrefix { exclude: None, .. } => continue,

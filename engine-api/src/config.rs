@@ -21,6 +21,11 @@ pub struct Config {
     /// Initial LMDB map size in bytes (other engines ignore it). The map grows when a
     /// commit does not fit, so this is a starting point, not a limit.
     pub lmdb_map_size: usize,
+    /// Open for reading only: the store takes a shared lock instead of an exclusive one
+    /// (readers exclude a writer, not each other), creates nothing, cleans up nothing,
+    /// and refuses every write with [`Error::ReadOnly`](crate::Error::ReadOnly). A
+    /// directory that is not already a complete store of this engine is an error.
+    pub read_only: bool,
 }
 
 impl Config {
@@ -29,12 +34,19 @@ impl Config {
         Self {
             sync_mode,
             lmdb_map_size: DEFAULT_LMDB_MAP_SIZE,
+            read_only: false,
         }
     }
 
     /// Sets the sync mode.
     pub fn with_sync_mode(mut self, sync_mode: SyncMode) -> Self {
         self.sync_mode = sync_mode;
+        self
+    }
+
+    /// Opens the store for reading only (see the field [`read_only`](Config#structfield.read_only)).
+    pub fn with_read_only(mut self) -> Self {
+        self.read_only = true;
         self
     }
 

@@ -63,6 +63,24 @@ pub enum Error {
     #[error("{} is not a directory", .0.display())]
     NotADirectory(PathBuf),
 
+    /// Another handle holds the store: one process (and one handle) per store. A store
+    /// keeps an exclusive lock on its directory for its whole life.
+    #[error("{} is in use by another process or handle", .0.display())]
+    Locked(PathBuf),
+
+    /// An earlier durable commit or sync failed, so the store accepts no more writes,
+    /// pins, syncs or restores until it is reopened.
+    ///
+    /// After a failed fsync the kernel may have dropped the dirty pages it could not
+    /// write, and a later fsync that succeeds would vouch for data that is gone. Reads
+    /// still work; reopening recovers from what is really on disk.
+    #[error("the store stopped after a failed durable write ({0}); reopen it")]
+    Stopped(String),
+
+    /// A write was attempted on a store opened read-only.
+    #[error("{} is open read-only", .0.display())]
+    ReadOnly(PathBuf),
+
     /// The engine was asked for at run time but its cargo feature is off.
     #[error("engine `{engine}` is not compiled in; enable the cargo feature `{feature}`")]
     NotCompiled {

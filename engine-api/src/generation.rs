@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::lock::LOCK_FILE;
 use crate::marker::MARKER_FILE;
 
 const PREFIX: &str = "gen-";
@@ -25,18 +26,46 @@ pub(crate) fn engine_dir(dir: &Path, generation: u64) -> PathBuf {
 }
 
 /// Checks that the live generation's files exist: a marker that names a generation
-/// whose directory is gone must not open as an empty store.
-pub(crate) fn check_live(dir: &Path, generation: u64) -> Result<()> {
+/// whose directory or engine files are gone must not open as an empty store.
+/// `engine_files` are paths relative to the generation's directory that every store of
+/// the engine has once created.
+pub(crate) fn check_live(
+    dir: &Path,
+    engine: &str,
+    generation: u64,
+    engine_files: &[&str],
+) -> Result<()> {
     let engine_dir = engine_dir(dir, generation);
-    if engine_dir.is_dir() {
-        Ok(())
-    } else {
-        Err(Error::Corruption(format!(
-            "{}: the marker names generation {generation}, but {} is missing",
+    let missing = std::iter::once(engine_dir.clone())
+        .chain(engine_files.iter().map(|file| engine_dir.join(file)))
+        .find(|path| fs::symlink_metadata(path).is_err());
+    match missing {
+        None => Ok(()),
+        Some(path) => Err(Error::Corruption(format!(
+            "{}: the marker names a {engine} store (generation {generation}), but {} is missing",
             dir.display(),
-            engine_dir.display()
-        )))
+            path.display()
+        ))),
     }
+}
+
+/// Removes everything an interrupted creation may have left in the store directory `dir`
+/// except the marker and the lock file.
+pub(crate) fn clear_unfinished(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == MARKER_FILE || name == LOCK_FILE {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            remove_dir(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// An empty directory for building generation `generation`, replacing any leftover of
@@ -125,7 +154,38 @@ mod tests {
         fresh_dir(dir, 4).expect("partial generation");
         remove_others(dir, 3).expect("clean");
         assert_eq!(names(dir), ["FSMSTORE", "gen-3"]);
-        check_live(dir, 3).expect("live");
-        assert!(matches!(check_live(dir, 4), Err(Error::Corruption(_))));
+        check_live(dir, "fjall", 3, &[]).expect("live");
+        assert!(matches!(
+            check_live(dir, "fjall", 4, &[]),
+            Err(Error::Corruption(_))
+        ));
+    }
+
+    #[test]
+    fn a_live_generation_without_its_engine_files_is_corruption_naming_the_file() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path();
+        fs::write(dir.join(MARKER_FILE), "m").expect("marker");
+        match check_live(dir, "redb", 0, &["data.redb"]) {
+            Err(Error::Corruption(message)) => {
+                assert!(message.contains("data.redb"), "{message}");
+                assert!(message.contains("redb store"), "{message}");
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        fs::write(dir.join("data.redb"), "d").expect("engine file");
+        check_live(dir, "redb", 0, &["data.redb"]).expect("complete");
+    }
+
+    #[test]
+    fn clearing_an_unfinished_creation_keeps_only_the_marker_and_the_lock() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path();
+        fs::write(dir.join(MARKER_FILE), "m").expect("marker");
+        fs::write(dir.join(LOCK_FILE), "").expect("lock");
+        fs::write(dir.join(".FSMSTORE.tmp"), "t").expect("temporary marker");
+        fs::create_dir_all(dir.join("fjall/keyspaces/1")).expect("engine dirs");
+        clear_unfinished(dir).expect("clear");
+        assert_eq!(names(dir), ["FSMSTORE", "FSMSTORE.lock"]);
     }
 }

@@ -14,7 +14,7 @@
 //! | sync mode and its env override | [`SyncMode`], [`SYNC_MODE_ENV`] |
 //! | checkpoint before snapshot save | [`checkpoint_then`] |
 //! | cold-start restore gate | [`decide_restore`] |
-//! | directory ownership | [`claim_dir`], [`MARKER_FILE`] |
+//! | directory ownership, one process per store | [`claim_dir`], [`MARKER_FILE`], [`LOCK_FILE`] |
 //! | async callers (feature `async`) | `AsyncEngine` |
 //! | portable snapshots | [`Engine::export`], [`Engine::restore`], [`SnapshotReader`] |
 //!
@@ -31,8 +31,10 @@ mod checkpoint;
 mod config;
 mod engine;
 mod error;
+mod fsync;
 mod generation;
 mod keys;
+mod lock;
 mod marker;
 mod raw;
 mod restore_gate;
@@ -43,14 +45,16 @@ mod sync_mode;
 pub use applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
 #[cfg(feature = "async")]
 pub use async_engine::AsyncEngine;
-pub use batch::{Commit, MAX_KEY_LEN, Op, OpRef, WriteBatch};
+pub use batch::{Commit, MAX_KEY_LEN, MAX_VALUE_LEN, Op, OpRef, WriteBatch};
 pub use bytes::Bytes;
 pub use checkpoint::{CheckpointError, checkpoint_then};
 pub use config::{Config, DEFAULT_LMDB_MAP_SIZE};
 pub use engine::{ApplyOutcome, Engine};
 pub use error::{Error, Result};
+pub use fsync::{sync_dir, sync_parent, sync_tree};
 pub use keys::{deleted_by_prefix, prefix_successor};
-pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, claim_dir, read_marker, sync_dir};
+pub use lock::LOCK_FILE;
+pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
 pub use raw::{Durability, EntryVisitor, RawEngine, ReadView};
 pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};
 pub use snapshot::{

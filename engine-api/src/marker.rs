@@ -10,6 +10,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fsync::sync_dir;
+use crate::lock::LOCK_FILE;
 use crate::sync_mode::SyncMode;
 
 /// The marker's file name inside a store directory.
@@ -36,6 +38,11 @@ pub struct Marker {
     /// its subdirectory `gen-n`. A restore builds the next generation beside the live
     /// one and switches by rewriting this marker, which is what makes it atomic.
     pub generation: u64,
+    /// Whether the store's creation finished. A new store's marker is written before
+    /// the engine creates its files and rewritten as complete once they are durable, so
+    /// an incomplete marker means a creation that never returned: nothing in the store
+    /// was ever acknowledged, and the next open starts the creation over.
+    pub complete: bool,
 }
 
 impl Marker {
@@ -50,6 +57,9 @@ impl Marker {
         if self.generation > 0 {
             text.push_str(&format!("generation={}\n", self.generation));
         }
+        if !self.complete {
+            text.push_str("creating=1\n");
+        }
         text
     }
 
@@ -62,6 +72,7 @@ impl Marker {
         }
         let (mut engine, mut format_version, mut created_sync_mode) = (None, None, None);
         let mut generation = 0;
+        let mut complete = true;
         for line in lines.filter(|line| !line.is_empty()) {
             let (key, value) = line
                 .split_once('=')
@@ -81,6 +92,7 @@ impl Marker {
                         .parse()
                         .map_err(|_| corrupt("generation is not a number"))?
                 }
+                "creating" => complete = value != "1",
                 // Unknown keys come from newer builds; the format number guards meaning.
                 _ => {}
             }
@@ -90,6 +102,7 @@ impl Marker {
             format_version: format_version.ok_or_else(|| corrupt("marker has no format"))?,
             created_sync_mode,
             generation,
+            complete,
         })
     }
 
@@ -107,23 +120,19 @@ pub fn read_marker(dir: &Path) -> Result<Marker> {
     Marker::decode(&path, &bytes)
 }
 
-/// Makes sure `dir` is a store directory of `engine`, creating and marking it if needed,
-/// and returns its marker.
+/// Checks, without writing anything, whether `dir` can be opened as a store of
+/// `engine`: returns its marker, or `None` when the directory is missing, empty, or holds
+/// only what an interrupted creation leaves before its marker (the lock file and the
+/// marker's temporary file).
 ///
-/// - `dir` missing: created (its parent must exist), then marked.
-/// - `dir` empty: marked.
-/// - `dir` marked by `engine`: accepted.
 /// - `dir` marked by another engine, or non-empty without a marker: [`Error::BackendMismatch`].
 /// - `dir` is a file: [`Error::NotADirectory`]. A damaged marker: [`Error::Corruption`].
-///
-/// The marker is written to a temporary file, fsynced, renamed into place and the
-/// directory fsynced, so a crash leaves either no marker (and an empty directory) or a
-/// whole one.
-pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker> {
+/// - A marker of a newer layout: [`Error::UnsupportedFormat`].
+pub fn check_dir(dir: &Path, engine: &str) -> Result<Option<Marker>> {
     match fs::metadata(dir) {
         Ok(metadata) if !metadata.is_dir() => return Err(Error::NotADirectory(dir.to_owned())),
         Ok(_) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => fs::create_dir(dir)?,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error.into()),
     }
     let mismatch = |found: String| Error::BackendMismatch {
@@ -142,41 +151,59 @@ pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker
                 supported: STORE_FORMAT_VERSION,
             })
         }
-        Ok(marker) => Ok(marker),
+        Ok(marker) => Ok(Some(marker)),
         Err(Error::Io(error)) if error.kind() == io::ErrorKind::NotFound => {
-            if fs::read_dir(dir)?.next().is_some() {
-                return Err(mismatch("an unmarked non-empty directory".to_owned()));
+            for entry in fs::read_dir(dir)? {
+                let name = entry?.file_name();
+                if name != LOCK_FILE && name != TEMPORARY_MARKER {
+                    return Err(mismatch("an unmarked non-empty directory".to_owned()));
+                }
             }
-            let marker = Marker {
-                engine: engine.to_owned(),
-                format_version: STORE_FORMAT_VERSION,
-                created_sync_mode: Some(sync_mode),
-                generation: 0,
-            };
-            marker.write(dir)?;
-            Ok(marker)
+            Ok(None)
         }
         Err(error) => Err(error),
     }
 }
 
+/// Makes sure `dir` is a store directory of `engine`, creating and marking it if needed,
+/// and returns its marker.
+///
+/// Refuses what [`check_dir`] refuses. A missing `dir` is created (its parent must
+/// exist). A new store's marker is written incomplete (see [`Marker::complete`]): the
+/// caller creates the engine's files, makes them durable, and then rewrites the marker
+/// as complete. The marker is written to a temporary file, fsynced, renamed into place
+/// and the directory fsynced, so a crash leaves either no marker or a whole one.
+pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker> {
+    if let Some(marker) = check_dir(dir, engine)? {
+        return Ok(marker);
+    }
+    match fs::create_dir(dir) {
+        Err(error) if error.kind() != io::ErrorKind::AlreadyExists => return Err(error.into()),
+        _ => {}
+    }
+    let marker = Marker {
+        engine: engine.to_owned(),
+        format_version: STORE_FORMAT_VERSION,
+        created_sync_mode: Some(sync_mode),
+        generation: 0,
+        complete: false,
+    };
+    marker.write(dir)?;
+    Ok(marker)
+}
+
+/// The temporary file a marker is written through before its rename.
+const TEMPORARY_MARKER: &str = ".FSMSTORE.tmp";
+
 fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
     let temporary: PathBuf = dir.join(format!(".{name}.tmp"));
+    debug_assert!(name != MARKER_FILE || temporary.ends_with(TEMPORARY_MARKER));
     let mut file = fs::File::create(&temporary)?;
     file.write_all(contents)?;
     file.sync_all()?;
     drop(file);
     fs::rename(&temporary, dir.join(name))?;
     sync_dir(dir)
-}
-
-/// Fsyncs a directory so that a create or rename inside it survives a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -58,8 +58,17 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// The engine's name as written in the directory marker and accepted by the facade.
     const NAME: &'static str;
 
+    /// Paths, relative to the directory [`open`](RawEngine::open) is given, that exist in
+    /// every store of this engine once it has been created. A store whose marker is
+    /// complete but which lacks one of them is damaged: the open fails with
+    /// [`Error::Corruption`](crate::Error::Corruption) naming it, instead of letting the
+    /// engine create a new, empty database in its place.
+    const ENGINE_FILES: &'static [&'static str];
+
     /// Opens (creating if empty) the engine's files in `dir`. The directory exists and
-    /// is already marked as this engine's.
+    /// is already marked as this engine's; the store has checked that
+    /// [`ENGINE_FILES`](RawEngine::ENGINE_FILES) exist unless it is creating the store.
+    /// With [`Config::read_only`] the engine should write nothing it can avoid.
     fn open(dir: &Path, config: &Config) -> Result<Self>;
 
     /// Commits `commit` atomically with the given durability.

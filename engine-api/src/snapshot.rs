@@ -337,7 +337,13 @@ impl<R: Read> SnapshotReader<R> {
                 self.crc
             )));
         }
-        if self.applied_index_record.flatten() != self.header.applied_index {
+        // The header stores "no index" as 0, so a meta record holding index 0 (which
+        // older stores could write through `put_meta`) matches a header without one.
+        let recorded = self
+            .applied_index_record
+            .flatten()
+            .filter(|index| *index != 0);
+        if recorded != self.header.applied_index {
             return Err(invalid(
                 "the header's applied index differs from the meta record's",
             ));

@@ -12,8 +12,10 @@ use crate::batch::{Commit, MAX_KEY_LEN, WriteBatch};
 use crate::config::Config;
 use crate::engine::{ApplyOutcome, Engine};
 use crate::error::{Error, Result};
+use crate::fsync::{sync_dir, sync_parent, sync_tree};
 use crate::generation;
-use crate::marker::{Marker, STORE_FORMAT_VERSION, claim_dir, read_marker};
+use crate::lock::StoreLock;
+use crate::marker::{Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
 use crate::raw::{Durability, RawEngine, ReadView};
 use crate::snapshot::{
     Namespace, SNAPSHOT_FORMAT_VERSION, SnapshotHeader, SnapshotReader, SnapshotWriter,
@@ -37,6 +39,9 @@ struct IndexState {
     durable: Option<u64>,
     /// The directory marker as last written.
     marker: Marker,
+    /// Why the store stopped accepting writes: a durable commit or a sync failed (see
+    /// [`Error::Stopped`]). `None` while it is healthy.
+    stopped: Option<String>,
 }
 
 /// A state-machine store over the engine `R`: implements [`Engine`].
@@ -53,6 +58,8 @@ pub struct Store<R: RawEngine> {
     config: Config,
     sync_mode: SyncMode,
     index: Mutex<IndexState>,
+    /// The directory lock, held until the store is dropped.
+    _lock: StoreLock,
 }
 
 /// Read access to the live backend.
@@ -75,31 +82,98 @@ impl<R: RawEngine> Store<R> {
     /// The sync mode is `config.sync_mode` unless `FSMSTORE_SYNC_MODE` overrides it; an
     /// invalid override is [`Error::Config`] and nothing is created. A directory of
     /// another engine, or a non-empty directory without a marker, is
-    /// [`Error::BackendMismatch`].
+    /// [`Error::BackendMismatch`]. A store another handle holds, in this process or any
+    /// other, is [`Error::Locked`]. A marked store whose engine files are missing is
+    /// [`Error::Corruption`], never a new empty store.
+    ///
+    /// A new store is durable when `open` returns: its engine files, its directory and
+    /// the directory's entry in its parent are fsynced before the marker says the store
+    /// is complete. A creation interrupted by a crash leaves an incomplete marker, and
+    /// the next open starts it over.
+    ///
+    /// With [`Config::read_only`] nothing is created or removed, a shared lock lets
+    /// other readers in but no writer, and every write is [`Error::ReadOnly`].
     pub fn open(dir: impl AsRef<Path>, config: &Config) -> Result<Self> {
         let dir = dir.as_ref();
         let sync_mode =
             SyncMode::resolve(config.sync_mode, std::env::var_os(SYNC_MODE_ENV).as_deref())?;
-        let marker = claim_dir(dir, R::NAME, sync_mode)?;
-        generation::check_live(dir, marker.generation)?;
         let config = config.clone().with_sync_mode(sync_mode);
-        let raw = R::open(&generation::engine_dir(dir, marker.generation), &config)?;
-        // Only once the live generation is open (which locks it, on the engines that
-        // lock): what an interrupted restore left behind goes.
+        if config.read_only {
+            return Self::open_read_only(dir, config);
+        }
+        // Refuse another engine's directory before writing anything into it, the lock
+        // file included; then check again under the lock.
+        check_dir(dir, R::NAME)?;
+        if !dir.exists() {
+            std::fs::create_dir(dir)?;
+        }
+        let lock = StoreLock::exclusive(dir)?;
+        let mut marker = claim_dir(dir, R::NAME, sync_mode)?;
+        let raw = if marker.complete {
+            generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
+            R::open(&generation::engine_dir(dir, marker.generation), &config)?
+        } else {
+            // Nothing of an unfinished creation was ever acknowledged: start over.
+            generation::clear_unfinished(dir)?;
+            let raw = R::open(dir, &config)?;
+            raw.sync()?;
+            sync_tree(dir)?;
+            marker.complete = true;
+            marker.write(dir)?;
+            sync_parent(dir)?;
+            raw
+        };
+        // Only once the live generation is open (and the store locked): what an
+        // interrupted restore left behind goes.
         if let Err(error) = generation::remove_others(dir, marker.generation) {
             tracing::warn!(engine = R::NAME, %error, "could not remove an old engine generation; retried at the next open");
         }
+        Self::with_backend(dir, config, raw, marker, lock)
+    }
+
+    fn open_read_only(dir: &Path, config: Config) -> Result<Self> {
+        let lock = StoreLock::shared(dir)?;
+        let marker = match check_dir(dir, R::NAME)? {
+            Some(marker) if marker.complete => marker,
+            Some(_) => {
+                return Err(Error::Corruption(format!(
+                    "{}: the store's creation never finished",
+                    dir.display()
+                )));
+            }
+            None => {
+                return Err(Error::BackendMismatch {
+                    path: dir.to_owned(),
+                    expected: R::NAME.to_owned(),
+                    found: "no fsmstore store".to_owned(),
+                });
+            }
+        };
+        generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
+        let raw = R::open(&generation::engine_dir(dir, marker.generation), &config)?;
+        Self::with_backend(dir, config, raw, marker, lock)
+    }
+
+    fn with_backend(
+        dir: &Path,
+        config: Config,
+        raw: R,
+        marker: Marker,
+        lock: StoreLock,
+    ) -> Result<Self> {
         let applied = decode_applied_index(raw.get_meta(APPLIED_INDEX_KEY)?.as_deref());
         Ok(Self {
             raw: RwLock::new(Some(raw)),
             dir: dir.to_owned(),
+            sync_mode: config.sync_mode,
             config,
-            sync_mode,
             index: Mutex::new(IndexState {
                 applied,
                 durable: None,
                 marker,
+                stopped: None,
             }),
+            _lock: lock,
         })
     }
 
@@ -121,10 +195,48 @@ impl<R: RawEngine> Store<R> {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        match raw {
-            Some(raw) => raw.sync(),
+        let stopped = self
+            .index
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stopped
+            .take();
+        match (raw, stopped) {
+            (Some(_), _) if self.config.read_only => Ok(()),
+            // A sync now could vouch for pages the failed one lost.
+            (Some(_), Some(reason)) => Err(Error::Stopped(reason)),
+            (Some(raw), None) => raw.sync(),
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// Refuses a write on a read-only or stopped store.
+    fn writable(&self, state: &IndexState) -> Result<()> {
+        if self.config.read_only {
+            return Err(Error::ReadOnly(self.dir.clone()));
+        }
+        match &state.stopped {
+            Some(reason) => Err(Error::Stopped(reason.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Records a failed durable operation: from now on the store refuses writes.
+    fn stop(state: &mut IndexState, error: &Error) {
+        if !matches!(error, Error::InvalidArgument(_)) && state.stopped.is_none() {
+            tracing::error!(engine = R::NAME, %error, "a durable write failed; the store stops accepting writes until it is reopened");
+            state.stopped = Some(error.to_string());
+        }
+    }
+
+    /// Makes every commit durable, stopping the store if that fails.
+    fn sync_locked(&self, state: &mut IndexState) -> Result<()> {
+        if let Err(error) = self.raw().sync() {
+            Self::stop(state, &error);
+            return Err(error);
+        }
+        state.durable = state.applied;
+        Ok(())
     }
 
     fn raw(&self) -> RawGuard<'_, R> {
@@ -161,6 +273,9 @@ impl<R: RawEngine> Store<R> {
                 state.applied = applied;
             }
             state.durable = None;
+            if durability == Durability::Durable {
+                Self::stop(state, &error);
+            }
             return Err(error);
         }
         match index {
@@ -192,6 +307,7 @@ impl<R: RawEngine> Engine for Store<R> {
             ));
         }
         let mut state = self.lock();
+        self.writable(&state)?;
         if let (Some(index), Some(applied)) = (index, state.applied)
             && index <= applied
         {
@@ -214,6 +330,7 @@ impl<R: RawEngine> Engine for Store<R> {
     fn write(&self, batch: &WriteBatch) -> Result<()> {
         let summary = batch.validate()?;
         let mut state = self.lock();
+        self.writable(&state)?;
         self.commit_locked(
             &mut state,
             batch,
@@ -234,11 +351,11 @@ impl<R: RawEngine> Engine for Store<R> {
             ));
         }
         let mut state = self.lock();
+        self.writable(&state)?;
         match (state.applied, state.durable) {
             (_, Some(durable)) if durable >= index => Ok(durable),
             (Some(applied), _) if applied >= index => {
-                self.raw().sync()?;
-                state.durable = Some(applied);
+                self.sync_locked(&mut state)?;
                 Ok(applied)
             }
             _ => {
@@ -256,9 +373,8 @@ impl<R: RawEngine> Engine for Store<R> {
 
     fn sync(&self) -> Result<()> {
         let mut state = self.lock();
-        self.raw().sync()?;
-        state.durable = state.applied;
-        Ok(())
+        self.writable(&state)?;
+        self.sync_locked(&mut state)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
@@ -289,12 +405,17 @@ impl<R: RawEngine> Engine for Store<R> {
 
     fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader> {
         let mut state = self.lock();
+        self.writable(&state)?;
         // A stream that is not a snapshot at all fails before anything is created.
         let reader = SnapshotReader::new(BufReader::with_capacity(1 << 16, input))?;
         let next = state.marker.generation + 1;
         let staging = generation::fresh_dir(&self.dir, next)?;
         let loaded = R::open(&staging, &self.config).and_then(|raw| {
             let header = load_snapshot(&raw, reader)?;
+            // The new generation's files and directories, and its entry in the store
+            // directory, are durable before the marker names it.
+            sync_tree(&staging)?;
+            sync_dir(&self.dir)?;
             Ok((raw, header))
         });
         let (raw, header) = match loaded {
@@ -314,6 +435,8 @@ impl<R: RawEngine> Engine for Store<R> {
             // The rename may have happened before the failure (an fsync of the
             // directory that failed): what the marker now says decides.
             let on_disk = read_marker(&self.dir).map(|marker| marker.generation);
+            // Either way the directory's durable state is unknown: stop.
+            Self::stop(&mut state, &error);
             if on_disk.ok() != Some(next) {
                 drop(raw);
                 self.discard_generation(next);

@@ -192,6 +192,7 @@ impl FjallEngine {
 
 impl RawEngine for FjallEngine {
     const NAME: &'static str = "fjall";
+    const ENGINE_FILES: &'static [&'static str] = &[DATABASE_DIR];
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let path = dir.join(DATABASE_DIR);

@@ -65,6 +65,7 @@ impl MemoryEngine {
 
 impl RawEngine for MemoryEngine {
     const NAME: &'static str = "memory";
+    const ENGINE_FILES: &'static [&'static str] = &[ID_FILE];
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let key = directory_id(dir)?;

@@ -158,16 +158,20 @@ fn apply_op(
 
 impl RawEngine for RedbEngine {
     const NAME: &'static str = "redb";
+    const ENGINE_FILES: &'static [&'static str] = &[DATABASE_FILE];
 
-    fn open(dir: &Path, _config: &Config) -> Result<Self> {
+    fn open(dir: &Path, config: &Config) -> Result<Self> {
         let db = Database::builder()
             .set_check_integrity_on_open(true)
             .create(dir.join(DATABASE_FILE))
             .map_err(map_error)?;
         let engine = Self { db };
         // Opening a table in a write transaction creates it; an empty commit with
-        // Immediate durability makes the (possibly new) tables durable.
-        engine.write_transaction(redb::Durability::Immediate, std::iter::empty())?;
+        // Immediate durability makes the (possibly new) tables durable. A read-only open
+        // writes nothing: its store is complete, so both tables exist.
+        if !config.read_only {
+            engine.write_transaction(redb::Durability::Immediate, std::iter::empty())?;
+        }
         Ok(engine)
     }
 

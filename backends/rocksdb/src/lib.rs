@@ -238,6 +238,8 @@ fn delete_prefix(
 
 impl RawEngine for RocksDbEngine {
     const NAME: &'static str = "rocksdb";
+    // CURRENT names the live MANIFEST; without it RocksDB would create a new database.
+    const ENGINE_FILES: &'static [&'static str] = &["rocksdb/CURRENT"];
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let path: PathBuf = dir.join(DATABASE_DIR);

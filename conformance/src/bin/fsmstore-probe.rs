@@ -5,7 +5,10 @@
 //! fsmstore-probe open <engine> <dir> <sync|nosync>
 //! fsmstore-probe writer <engine> <dir> <sync|nosync> <checkpoint-every> <write-every> <close-every>
 //! fsmstore-probe restore <engine> <dir> <sync|nosync> <snapshot-file>
+//! fsmstore-probe restorer <engine> <dir> <sync|nosync> <snapshot-file> <applies-before>
 //! ```
+//! `restorer` applies the writer's batches up to `<applies-before>`, restores the
+//! snapshot, then goes on applying until it is killed (see `conformance::crash`).
 //! `restore` prints `opened` once the store is open, restores the snapshot file, closes
 //! and prints `restored applied_index=<index>`.
 //! `open` prints `opened engine=<name> sync_mode=<mode>` and exits 0. `writer` applies
@@ -64,8 +67,21 @@ fn run(args: &[String]) -> fsmstore::Result<String> {
             store.close()?;
             Ok(format!("restored applied_index={:?}", header.applied_index))
         }
+        [command, engine, dir, mode, snapshot, before] if command == "restorer" => {
+            let before = before.parse().map_err(|_| {
+                fsmstore::Error::invalid_argument("restorer takes a number after the snapshot")
+            })?;
+            conformance::crash::run_restorer(
+                engine.parse()?,
+                dir.as_ref(),
+                mode.parse()?,
+                snapshot.as_ref(),
+                before,
+            )?;
+            Ok("restorer stopped".to_owned())
+        }
         _ => Err(fsmstore::Error::invalid_argument(
-            "usage: fsmstore-probe open|writer|restore <engine> <dir> <sync|nosync> [plan|snapshot]",
+            "usage: fsmstore-probe open|writer|restore|restorer <engine> <dir> <sync|nosync> [plan|snapshot]",
         )),
     }
 }
