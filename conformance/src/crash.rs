@@ -213,6 +213,51 @@ pub fn run_restorer(
     }
 }
 
+/// Applies the writer's batches until one fails, then tries one of each write and a
+/// read, and closes; prints what each call returned (see the probe's `failstop`).
+pub fn run_until_a_write_fails(backend: Backend, dir: &Path, mode: SyncMode) -> Result<()> {
+    let store = fsmstore::open(backend, dir, &Config::new(mode))?;
+    let mut out = std::io::stdout().lock();
+    let outcome = |result: Result<()>| match result {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => format!("kind={}", crate::support::error_kind(&error)),
+    };
+    let mut index = store.applied_index()?.unwrap_or(0);
+    let failure = loop {
+        if let Err(error) = store.apply(&batch_for(index + 1), Some(index + 1)) {
+            break error;
+        }
+        index += 1;
+        let _ = writeln!(out, "acknowledged {index}");
+        if index > 10_000 {
+            let _ = writeln!(out, "no write failed");
+            return Ok(());
+        }
+    };
+    let _ = writeln!(
+        out,
+        "failed kind={}: {failure}",
+        crate::support::error_kind(&failure)
+    );
+    let next = index + 1;
+    let tries: [(&str, Result<()>); 5] = [
+        ("apply", store.apply(&batch_for(next), Some(next)).map(drop)),
+        ("write", store.write(&batch_for(next))),
+        ("pin", store.set_durable_applied_index(next).map(drop)),
+        ("sync", store.sync()),
+        ("restore", store.restore(&mut &b"never read"[..]).map(drop)),
+    ];
+    for (what, result) in tries {
+        let _ = writeln!(out, "{what} {}", outcome(result));
+    }
+    let read = store.get(b"a/1").map(|value| {
+        let _ = value;
+    });
+    let _ = writeln!(out, "read {}", outcome(read));
+    let _ = writeln!(out, "close {}", outcome(store.close()));
+    Ok(())
+}
+
 /// Writes a snapshot of the writer's model after batches `1..=applied` to `file`, built
 /// on a scratch store of `backend` in `scratch`.
 pub fn export_model(backend: Backend, scratch: &Path, applied: u64, file: &Path) -> Result<()> {
@@ -251,7 +296,7 @@ pub struct Acks {
 }
 
 impl Acks {
-    fn record(&mut self, line: &str) {
+    pub(crate) fn record(&mut self, line: &str) {
         let parsed = line
             .split_once(' ')
             .and_then(|(what, number)| number.parse::<u64>().ok().map(|n| (what, n)));

@@ -27,6 +27,10 @@ pub mod harness;
 pub mod meta;
 pub mod model;
 pub mod ownership;
+#[cfg(target_os = "linux")]
+pub mod power_tests;
+#[cfg(target_os = "linux")]
+pub mod powerloss;
 pub mod restore_gate;
 pub mod snapshot;
 pub mod support;

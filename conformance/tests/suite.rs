@@ -214,6 +214,23 @@ group!(crash_tests (durable_engines):
     garbage_engine_files_fail_the_open_with_corruption,
 );
 
+#[cfg(all(
+    target_os = "linux",
+    any(
+        feature = "redb",
+        feature = "fjall",
+        feature = "heed",
+        feature = "rocksdb"
+    )
+))]
+group!(power_tests (durable_engines):
+    power_cuts_on_a_posix_disk_lose_nothing_a_sync_store_acknowledged,
+    power_cuts_on_a_journaling_disk_lose_nothing_a_sync_store_acknowledged,
+    power_cuts_on_a_posix_disk_lose_no_checkpoint_of_a_nosync_store,
+    power_cuts_on_a_journaling_disk_lose_no_checkpoint_of_a_nosync_store,
+    a_failed_fsync_stops_the_store_until_it_is_reopened,
+);
+
 /// Every `pub fn <body>(h: &Harness)` in the library's group modules is instantiated
 /// above: a body that is written but not listed would silently never run.
 #[test]
@@ -236,6 +253,16 @@ fn every_body_is_instantiated() {
             feature = "rocksdb"
         ))]
         ("crash_tests", crash_tests::BODIES),
+        #[cfg(all(
+            target_os = "linux",
+            any(
+                feature = "redb",
+                feature = "fjall",
+                feature = "heed",
+                feature = "rocksdb"
+            )
+        ))]
+        ("power_tests", power_tests::BODIES),
     ];
     let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut total = 0;

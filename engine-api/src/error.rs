@@ -73,7 +73,8 @@ pub enum Error {
     ///
     /// After a failed fsync the kernel may have dropped the dirty pages it could not
     /// write, and a later fsync that succeeds would vouch for data that is gone. Reads
-    /// still work; reopening recovers from what is really on disk.
+    /// go on where the engine allows it (LMDB fails every transaction of an environment
+    /// after a failed commit); reopening recovers from what is really on disk.
     #[error("the store stopped after a failed durable write ({0}); reopen it")]
     Stopped(String),
 

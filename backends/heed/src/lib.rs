@@ -10,15 +10,22 @@
 //! | | LMDB |
 //! |---|---|
 //! | Sync apply | default env flags: the commit writes its pages, `fdatasync`s, then writes the meta page through an `O_DSYNC` descriptor (two barriers) |
-//! | NoSync apply | env opened with `MDB_NOSYNC` (never `MDB_WRITEMAP`): pages and meta page are written to the OS, no fsync |
-//! | checkpoint | the commit, then `mdb_env_sync(env, 1)` ([`heed::Env::force_sync`]): one `fdatasync` of the data file makes it and every earlier NoSync commit durable |
+//! | NoSync apply | env opened with `MDB_NOMETASYNC` (never `MDB_WRITEMAP`): the commit `fdatasync`s its data pages, then writes the meta page without a sync (one barrier instead of two) |
+//! | checkpoint | the commit, then `mdb_env_sync(env, 1)` ([`heed::Env::force_sync`]): one `fdatasync` of the data file makes the last meta page, and so every earlier NoSync commit, durable |
 //! | after kill -9 in NoSync | kept: every commit reached the OS page cache before it returned |
+//! | after a power cut in NoSync | at most the last commit is lost; the file is never damaged |
+//!
+//! NoSync cannot skip the fsync on LMDB. With `MDB_NOSYNC` the kernel may write a
+//! commit's meta page before the pages it points to (the meta pages are the first pages
+//! of the file, which writeback reaches first), and LMDB reuses pages freed since the
+//! last sync: a power cut can then leave a meta page that points at pages never
+//! written, or checkpointed pages overwritten, and the store does not reopen. The
+//! power-cut campaign (`cargo xtask powerloss --backend heed --mode nosync`, with the
+//! keep-random data mode) shows it. `MDB_NOMETASYNC` keeps LMDB's integrity at one
+//! `fdatasync` per commit instead of two.
 //!
 //! The sync flag belongs to the environment, not to a transaction, so in a Sync store a
 //! [`Durability::Buffered`] commit is fsynced too (the store only asks for it in NoSync).
-//! LMDB's own caveat for `MDB_NOSYNC`: after a power loss (not a process kill) the
-//! commits since the last checkpoint are lost, and on a filesystem that does not keep
-//! write order the file may be damaged; checkpoints are what NoSync relies on.
 //!
 //! # Map size
 //!
@@ -187,12 +194,15 @@ impl RawEngine for HeedEngine {
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options.map_size(map_size).max_dbs(2);
         if no_sync {
-            // SAFETY: heed marks MDB_NOSYNC unsafe because a system crash may then damage
-            // the file. LMDB documents (lmdb.h, MDB_NOSYNC) that without MDB_WRITEMAP,
-            // which is never set here, on a filesystem that keeps write order a crash only
-            // undoes the commits since the last sync: the loss NoSync accepts and
-            // checkpoints bound. A process crash loses nothing (the OS has the writes).
-            unsafe { options.flags(EnvFlags::NO_SYNC) };
+            // SAFETY: heed marks MDB_NOMETASYNC unsafe because a system crash may then
+            // undo the last commit. LMDB documents (lmdb.h, MDB_NOMETASYNC) that it
+            // keeps the database's integrity: each commit's data pages are fdatasync'd
+            // before its meta page is written, and the next commit or `mdb_env_sync`
+            // makes the meta page durable. The commits NoSync may lose are exactly those
+            // the checkpoint bounds. MDB_NOSYNC is not used: it lets the kernel write a
+            // later meta page before the pages it points to, and pages freed since the
+            // last sync are reused, so a power cut can damage even checkpointed data.
+            unsafe { options.flags(EnvFlags::NO_META_SYNC) };
         }
         // SAFETY: the store directory belongs to this store (the marker says so) and
         // nothing in this process writes its files except through this environment;

@@ -7,6 +7,11 @@
 //! fsmstore-probe restore <engine> <dir> <sync|nosync> <snapshot-file>
 //! fsmstore-probe restorer <engine> <dir> <sync|nosync> <snapshot-file> <applies-before>
 //! ```
+//! fsmstore-probe failstop <engine> <dir> <sync|nosync>
+//! `failstop` applies the writer's batches until one fails, prints
+//! `acknowledged <index>` and `failed kind=<kind>`, then tries every kind of write and
+//! prints `<what> kind=<kind>` (or `<what> ok`) for each, and the same for `read` and
+//! `close`.
 //! `restorer` applies the writer's batches up to `<applies-before>`, restores the
 //! snapshot, then goes on applying until it is killed (see `conformance::crash`).
 //! `restore` prints `opened` once the store is open, restores the snapshot file, closes
@@ -80,8 +85,16 @@ fn run(args: &[String]) -> fsmstore::Result<String> {
             )?;
             Ok("restorer stopped".to_owned())
         }
+        [command, engine, dir, mode] if command == "failstop" => {
+            conformance::crash::run_until_a_write_fails(
+                engine.parse()?,
+                dir.as_ref(),
+                mode.parse()?,
+            )?;
+            Ok("failstop done".to_owned())
+        }
         _ => Err(fsmstore::Error::invalid_argument(
-            "usage: fsmstore-probe open|writer|restore|restorer <engine> <dir> <sync|nosync> [plan|snapshot]",
+            "usage: fsmstore-probe open|writer|restore|restorer|failstop <engine> <dir> <sync|nosync> [plan|snapshot]",
         )),
     }
 }

@@ -1,0 +1,470 @@
+//! Power-loss durability: the kill campaign's writer runs on the power-cut filesystem,
+//! the power goes out, and the store is reopened from what the disk kept.
+//!
+//! A kill keeps the OS page cache, so it can never reveal a missing fsync. Here the
+//! writer runs on a `powercut` mount, which keeps what was fsynced apart from what was
+//! only written. At a cut (after the N-th fsync, on the rename of a marker, or at a
+//! random time) every later operation fails, the writer is killed, and the disk as it
+//! would be after the power came back is written out as a plain directory. The store
+//! is reopened from that directory, without FUSE, and checked like after a kill
+//! ([`check_after_kill`]), plus:
+//! - a store whose first open returned must exist: a new store is durable once `open`
+//!   returns;
+//! - a store that cannot be reopened must fail with a typed error that names the damage
+//!   ([`Error::Corruption`](fsmstore::Error::Corruption)), never open empty;
+//! - an acknowledged restore is not lost.
+//!
+//! Every mount starts empty, so a cut can land in the store's creation, in applies,
+//! checkpoints, writes, closes and reopens, or in a restore's switch of generations.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fsmstore::{Backend, Error, SyncMode};
+use powercut::{DataMode, MetaMode, OpKind, Options, PowerCut, Trigger};
+
+use crate::crash::{Acks, Jitter, KillOutcome, WriterPlan, check_after_kill, export_model};
+
+/// The store's directory name inside a mount (and inside the image of the disk).
+const STORE: &str = "store";
+
+/// How long a writer may run before the power goes out anyway.
+const LONGEST_RUN: Duration = Duration::from_secs(5);
+
+/// What a writer on the mount does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// The kill campaign's writer with this plan.
+    Writer(WriterPlan),
+    /// Applies `before` batches, restores a snapshot of the model at `snapshot_at`,
+    /// then applies on.
+    Restore {
+        /// Batches applied before the restore.
+        before: u64,
+        /// The applied index of the snapshot restored.
+        snapshot_at: u64,
+    },
+}
+
+impl Scenario {
+    /// The writer plans and the restore the campaigns cycle through.
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Writer(WriterPlan::MIXED),
+        Scenario::Writer(WriterPlan::CHECKPOINT_HEAVY),
+        Scenario::Writer(WriterPlan::CLOSE_HEAVY),
+        Scenario::Restore {
+            before: 5,
+            snapshot_at: 40,
+        },
+    ];
+}
+
+/// One power cut: where, how, and the disk model.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    /// The engine.
+    pub backend: Backend,
+    /// The sync mode the writer opens with.
+    pub mode: SyncMode,
+    /// When directory entries become durable.
+    pub meta: MetaMode,
+    /// What the cut does to unsynced pages.
+    pub data: DataMode,
+    /// What cuts the power.
+    pub trigger: Trigger,
+    /// The seed of the filesystem's random choices.
+    pub seed: u64,
+    /// What the writer does.
+    pub scenario: Scenario,
+}
+
+/// What one power cut did to the store.
+#[derive(Debug)]
+pub struct CutOutcome {
+    /// The cut.
+    pub cut: Cut,
+    /// Why the power went out.
+    pub reason: String,
+    /// The check after reopening, when the store reopened.
+    pub after: Option<KillOutcome>,
+    /// The store's first open had returned, yet the disk holds no store.
+    pub lost_store: bool,
+    /// The store did not reopen: the error, typed.
+    pub unopenable: Option<Error>,
+    /// The writer failed before the power went out: what it said.
+    pub failed_before_cut: Option<String>,
+    /// An acknowledged restore is not in the reopened store.
+    pub lost_restore: bool,
+}
+
+impl CutOutcome {
+    /// Where the cut landed: the operation the writer had begun and not finished.
+    pub fn phase(&self) -> String {
+        self.after
+            .as_ref()
+            .map(|after| &after.acks)
+            .and_then(|acks| acks.last_begun.clone())
+            .unwrap_or_else(|| "open 0".to_owned())
+            .split(' ')
+            .next()
+            .unwrap_or("open")
+            .to_owned()
+    }
+
+    /// Whether the cut broke a promise. A store whose creation was never acknowledged may
+    /// fail to reopen with a typed error naming the damage; any other failure to reopen
+    /// breaks a promise.
+    pub fn broke_a_promise(&self) -> bool {
+        let after = self.after.as_ref().is_some_and(|after| {
+            after.torn
+                || after.lost_applies > 0
+                || after.lost_checkpoint
+                || after.lost_writes > 0
+                || after.lost_close
+        });
+        after
+            || self.lost_store
+            || self.lost_restore
+            || self.failed_before_cut.is_some()
+            || self.unopenable.as_ref().is_some_and(|error| {
+                // A store that was acknowledged as created must reopen: failing to is
+                // losing everything in it, however well the error names the damage.
+                !matches!(error, Error::Corruption(_)) || self.acknowledged_open()
+            })
+    }
+
+    fn acknowledged_open(&self) -> bool {
+        self.after.as_ref().is_some_and(|after| after.acks.ready)
+    }
+}
+
+impl std::fmt::Display for CutOutcome {
+    /// One paragraph: the cut, where it landed, and what broke.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cut = &self.cut;
+        write!(
+            f,
+            "{} {} on a {} disk, data {}, seed {}, {:?}, {:?}: cut by {} in `{}`",
+            cut.backend,
+            cut.mode,
+            cut.meta,
+            cut.data,
+            cut.seed,
+            cut.trigger,
+            cut.scenario,
+            self.reason,
+            self.after
+                .as_ref()
+                .and_then(|after| after.acks.last_begun.as_deref())
+                .unwrap_or("open 0"),
+        )?;
+        if let Some(after) = &self.after {
+            let acks = &after.acks;
+            write!(
+                f,
+                "; acknowledged: ready {}, applied {:?}, checkpoint {:?}, closed {:?}, restored {:?}, {} writes (last {:?}); reopened at {}",
+                acks.ready,
+                acks.last_applied,
+                acks.last_checkpoint,
+                acks.last_closed,
+                acks.last_restored,
+                acks.writes.len(),
+                acks.writes.last(),
+                after.reopened_at,
+            )?;
+            for (broken, what) in [
+                (after.torn, "torn"),
+                (after.lost_applies > 0, "lost applies"),
+                (after.lost_checkpoint, "lost checkpoint"),
+                (after.lost_writes > 0, "lost writes"),
+                (after.lost_close, "lost close"),
+            ] {
+                if broken {
+                    write!(f, "; {what}")?;
+                }
+            }
+        }
+        if self.lost_store {
+            write!(f, "; lost the store")?;
+        }
+        if self.lost_restore {
+            write!(f, "; lost the restore")?;
+        }
+        if let Some(error) = &self.unopenable {
+            write!(f, "; does not reopen: {error}")?;
+        }
+        if let Some(said) = &self.failed_before_cut {
+            write!(f, "; the writer failed before the cut: {said}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `cut` once in `workdir` (which must exist): mount, write, cut, reopen, check.
+pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOutcome> {
+    let mountpoint = workdir.join("mnt");
+    let image = workdir.join("disk");
+    let _ = std::fs::remove_dir_all(&image);
+    let snapshot = workdir.join("snapshot.bin");
+    if let Scenario::Restore { snapshot_at, .. } = cut.scenario
+        && !snapshot.exists()
+    {
+        export_model(cut.backend, &workdir.join("model"), snapshot_at, &snapshot)
+            .map_err(std::io::Error::other)?;
+    }
+    let options = Options {
+        meta: cut.meta,
+        data: cut.data,
+        seed: cut.seed,
+        trigger: cut.trigger.clone(),
+        ..Options::default()
+    };
+    let mount = PowerCut::mount(&mountpoint, options).map_err(std::io::Error::other)?;
+    let dir = mount.path().join(STORE);
+    let mut command = match cut.scenario {
+        Scenario::Writer(plan) => {
+            let mut command =
+                crate::crash::probe_command(probe, "writer", cut.backend, &dir, cut.mode);
+            command.args(plan_args(plan));
+            command
+        }
+        Scenario::Restore { before, .. } => {
+            let mut command =
+                crate::crash::probe_command(probe, "restorer", cut.backend, &dir, cut.mode);
+            command.arg(&snapshot).arg(before.to_string());
+            command
+        }
+    };
+    let (mut child, stdout) =
+        crate::crash::spawn_child(&mut command).map_err(std::io::Error::other)?;
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(std::io::Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let started = Instant::now();
+    let mut exited_before_cut = false;
+    while !mount.is_cut() {
+        if child.try_wait()?.is_some() {
+            exited_before_cut = !mount.is_cut();
+            break;
+        }
+        if started.elapsed() > LONGEST_RUN {
+            mount.cut_now();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reason = mount.cut_reason().unwrap_or_else(|| "finish".to_owned());
+    // SIGKILL: after the cut the writer can only fail; nothing it does reaches the disk.
+    let _ = child.kill();
+    let _ = child.wait();
+    mount.finish(&image).map_err(std::io::Error::other)?;
+    let mut acks = Acks::default();
+    let lines = reader.join().unwrap_or_default();
+    for line in &lines {
+        acks.record(line);
+    }
+    let failed_before_cut = exited_before_cut.then(|| acks.other.join(" | "));
+    // After the cut every operation fails: the writer's errors are expected.
+    acks.other.clear();
+    check_image(&image.join(STORE), cut, reason, acks, failed_before_cut)
+}
+
+fn plan_args(plan: WriterPlan) -> [String; 3] {
+    [
+        plan.checkpoint_every.to_string(),
+        plan.write_every.to_string(),
+        plan.close_every.to_string(),
+    ]
+}
+
+/// Reopens the store the disk kept and checks it against what the writer acknowledged.
+fn check_image(
+    dir: &Path,
+    cut: Cut,
+    reason: String,
+    acks: Acks,
+    failed_before_cut: Option<String>,
+) -> std::io::Result<CutOutcome> {
+    let mut outcome = CutOutcome {
+        cut: cut.clone(),
+        reason,
+        after: None,
+        lost_store: false,
+        unopenable: None,
+        failed_before_cut,
+        lost_restore: false,
+    };
+    if !dir.join(fsmstore::MARKER_FILE).exists() {
+        // No marker: the store was never durably created. Fine unless `open` returned.
+        outcome.lost_store = acks.ready;
+        let mut empty = KillOutcome::default();
+        empty.acks = acks;
+        outcome.after = Some(empty);
+        return Ok(outcome);
+    }
+    let last_restored = acks.last_restored;
+    match check_after_kill(cut.backend, dir, cut.mode, acks.clone()) {
+        Ok(after) => {
+            outcome.lost_restore = last_restored.is_some_and(|index| index > after.reopened_at);
+            outcome.after = Some(after);
+        }
+        Err(error) => {
+            let mut empty = KillOutcome::default();
+            empty.acks = acks;
+            outcome.after = Some(empty);
+            outcome.unopenable = Some(error);
+        }
+    }
+    Ok(outcome)
+}
+
+/// The sum of many cuts of one engine, sync mode and metadata mode.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PowerSummary {
+    /// Cuts performed.
+    pub cuts: u64,
+    /// Cuts by where they landed (`open`, `apply`, `checkpoint`, `write`, `close`,
+    /// `restore`).
+    pub phases: std::collections::BTreeMap<String, u64>,
+    /// Cuts after which the data did not match the model at the reopened index.
+    pub torn: u64,
+    /// Acknowledged Sync applies lost, summed.
+    pub lost_applies: u64,
+    /// Acknowledged writes lost.
+    pub lost_writes: u64,
+    /// Acknowledged checkpoints lost.
+    pub lost_checkpoints: u64,
+    /// Acknowledged closes lost.
+    pub lost_closes: u64,
+    /// Acknowledged restores lost.
+    pub lost_restores: u64,
+    /// Stores whose first open returned but which the disk did not keep.
+    pub lost_stores: u64,
+    /// Stores that did not reopen, with a typed `Corruption` error.
+    pub unopenable_typed: u64,
+    /// Stores that did not reopen with any other error.
+    pub unopenable_other: u64,
+    /// Writers that failed before the cut.
+    pub failed_before_cut: u64,
+    /// NoSync applies past the durable floor, summed.
+    pub nosync_at_risk: u64,
+    /// Of those, kept after the cut.
+    pub nosync_kept: u64,
+}
+
+impl PowerSummary {
+    /// Adds one cut.
+    pub fn add(&mut self, outcome: &CutOutcome) {
+        self.cuts += 1;
+        *self.phases.entry(outcome.phase()).or_default() += 1;
+        if let Some(after) = &outcome.after {
+            self.torn += u64::from(after.torn);
+            self.lost_applies += after.lost_applies;
+            self.lost_writes += after.lost_writes;
+            self.lost_checkpoints += u64::from(after.lost_checkpoint);
+            self.lost_closes += u64::from(after.lost_close);
+            self.nosync_at_risk += after.nosync_at_risk;
+            self.nosync_kept += after.nosync_kept;
+        }
+        self.lost_restores += u64::from(outcome.lost_restore);
+        self.lost_stores += u64::from(outcome.lost_store);
+        match &outcome.unopenable {
+            Some(Error::Corruption(_)) => self.unopenable_typed += 1,
+            Some(_) => self.unopenable_other += 1,
+            None => {}
+        }
+        self.failed_before_cut += u64::from(outcome.failed_before_cut.is_some());
+    }
+
+    /// Percentage of at-risk NoSync applies kept, or `None` when none were at risk.
+    pub fn nosync_kept_percent(&self) -> Option<f64> {
+        (self.nosync_at_risk > 0)
+            .then(|| 100.0 * self.nosync_kept as f64 / self.nosync_at_risk as f64)
+    }
+}
+
+/// What a campaign varies.
+#[derive(Clone, Copy, Debug)]
+pub struct Campaign<'a> {
+    /// The `fsmstore-probe` binary.
+    pub probe: &'a Path,
+    /// The engine.
+    pub backend: Backend,
+    /// The sync mode.
+    pub mode: SyncMode,
+    /// The metadata mode.
+    pub meta: MetaMode,
+    /// Cuts to make.
+    pub cuts: u64,
+    /// A directory for mounts and images.
+    pub workdir: &'a Path,
+    /// One data mode for every cut, or `None` to cycle through all three.
+    pub data: Option<DataMode>,
+}
+
+/// Cuts `campaign.cuts` times, cycling through the scenarios and (independently) the
+/// data modes, with
+/// triggers drawn from `jitter`: after the N-th fsync (N up to 80: the creation and
+/// the first few dozen applies), on the rename of a marker (a creation's or a
+/// restore's switch), or at a random time in the first second and a half.
+pub fn campaign(
+    campaign: Campaign<'_>,
+    jitter: &mut Jitter,
+) -> std::io::Result<(PowerSummary, Vec<CutOutcome>)> {
+    let mut summary = PowerSummary::default();
+    let mut broken = Vec::new();
+    let data_modes = [
+        DataMode::DropUnsynced,
+        DataMode::KeepRandom,
+        DataMode::TearLast,
+    ];
+    for number in 0..campaign.cuts {
+        let scenario = Scenario::ALL[(number % Scenario::ALL.len() as u64) as usize];
+        let seed = jitter.between(0, u64::MAX);
+        let trigger = match jitter.between(0, 20) {
+            0..=10 => Trigger::AfterFsyncs(jitter.between(1, 80)),
+            11..=13 => Trigger::OnOp {
+                op: OpKind::Rename,
+                name_contains: format!("/{}", fsmstore::MARKER_FILE),
+            },
+            _ => Trigger::AfterTime(Duration::from_millis(jitter.between(0, 1500))),
+        };
+        let cut = Cut {
+            backend: campaign.backend,
+            mode: campaign.mode,
+            meta: campaign.meta,
+            data: campaign.data.unwrap_or(data_modes[(number % 3) as usize]),
+            trigger,
+            seed,
+            scenario,
+        };
+        let workdir: PathBuf = campaign.workdir.join(format!("cut-{number}"));
+        std::fs::create_dir_all(&workdir)?;
+        // The restore's snapshot is made once per campaign and shared.
+        let shared_snapshot = campaign.workdir.join("snapshot.bin");
+        if matches!(scenario, Scenario::Restore { .. }) && shared_snapshot.exists() {
+            std::fs::copy(&shared_snapshot, workdir.join("snapshot.bin"))?;
+        }
+        let outcome = cut_once(campaign.probe, &workdir, cut)?;
+        if matches!(scenario, Scenario::Restore { .. }) && !shared_snapshot.exists() {
+            std::fs::copy(workdir.join("snapshot.bin"), &shared_snapshot)?;
+        }
+        summary.add(&outcome);
+        if outcome.broke_a_promise() {
+            broken.push(outcome);
+        } else {
+            let _ = std::fs::remove_dir_all(&workdir);
+        }
+    }
+    Ok((summary, broken))
+}
+
+/// Whether power-cut tests can run here: `Ok`, or why not. Under `CI=true` a machine
+/// that cannot mount is a failure, not a reason to skip.
+pub fn available() -> Result<(), String> {
+    powercut::availability()
+}
