@@ -613,3 +613,25 @@ fn redb_commits_survive_by_durability() {
         "the non-durable commit is gone"
     );
 }
+
+#[test]
+fn drop_with_open_files_is_bounded() {
+    if !can_mount() {
+        return;
+    }
+    let (dir, m) = mount(Options::default());
+    let path = m.path().to_path_buf();
+    let f = File::create(path.join("held")).expect("create");
+    let started = std::time::Instant::now();
+    drop(m);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "unmounting took {:?}",
+        started.elapsed()
+    );
+    assert!(!mounted(&path));
+    // The open file is dead, not hanging.
+    let err = f.write_at(b"x", 0).expect_err("the connection is gone");
+    assert!(err.raw_os_error().is_some(), "{err}");
+    drop(dir);
+}
