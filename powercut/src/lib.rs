@@ -52,6 +52,7 @@
 //! * Writes through a shared writable mmap reach the filesystem when the kernel writes the
 //!   pages back (on `msync` or at any time) and are then ordinary writes; `msync` itself
 //!   is not a sync point unless it ends in an fsync request.
+//! * `sync(2)` and `syncfs(2)` do not reach a FUSE filesystem: they are not sync points.
 //! * Reads may be served from the kernel's page cache, also after a cut (for files
 //!   already open).
 //! * No reordering inside one sync interval other than the data modes above; no partial

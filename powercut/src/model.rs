@@ -993,3 +993,165 @@ fn zero_range(inode: &mut Inode, from: u64, to: u64) {
         pos = stop;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(meta: MetaMode, data: DataMode, seed: u64) -> State {
+        State::new(Options {
+            meta,
+            data,
+            seed,
+            ..Options::default()
+        })
+    }
+
+    fn file(st: &mut State, parent: u64, name: &str) -> u64 {
+        st.create(
+            OpKind::Create,
+            parent,
+            OsStr::new(name),
+            Kind::File,
+            0o644,
+            0,
+            0,
+            None,
+        )
+        .expect("create")
+    }
+
+    fn image(st: &State) -> (tempfile::TempDir, CutReport) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = st.write_image(dir.path()).expect("image");
+        (dir, report)
+    }
+
+    #[test]
+    fn a_last_write_inside_one_sector_is_dropped_whole() {
+        let mut st = state(MetaMode::Posix, DataMode::TearLast, 1);
+        let f = file(&mut st, ROOT, "f");
+        st.write(f, 0, 0, &[b'a'; 1024], false).expect("write");
+        st.fsync(f).expect("fsync");
+        st.fsync(ROOT).expect("fsync dir");
+        st.write(f, 0, 10, &[b'c'; 10], false).expect("write");
+        let (dir, report) = image(&st);
+        assert_eq!(report.writes_torn, 1);
+        assert_eq!(fs::read(dir.path().join("f")).expect("f"), vec![b'a'; 1024]);
+    }
+
+    #[test]
+    fn a_torn_append_leaves_the_size_at_the_tear() {
+        let mut sizes = BTreeSet::new();
+        for seed in 0..16 {
+            let mut st = state(MetaMode::Posix, DataMode::TearLast, seed);
+            let f = file(&mut st, ROOT, "f");
+            st.fsync(ROOT).expect("fsync dir");
+            st.write(f, 0, 0, &[b'c'; 1500], false).expect("write");
+            let (dir, _) = image(&st);
+            let data = fs::read(dir.path().join("f")).expect("f");
+            assert!(data.iter().all(|&x| x == b'c'));
+            assert!([0, 512, 1024].contains(&data.len()), "{}", data.len());
+            sizes.insert(data.len());
+        }
+        assert!(sizes.len() > 1, "{sizes:?}");
+    }
+
+    #[test]
+    fn kept_random_pages_extend_the_size_to_their_end() {
+        for seed in 0..8 {
+            let mut st = state(MetaMode::Journal, DataMode::KeepRandom, seed);
+            let f = file(&mut st, ROOT, "f");
+            st.fsync(f).expect("fsync");
+            st.write(f, 0, 0, &[1; 4096], false).expect("write");
+            st.write(f, 0, 4096, &[2; 100], false).expect("write");
+            let (dir, report) = image(&st);
+            let data = fs::read(dir.path().join("f")).expect("f");
+            assert_eq!(report.pages_kept + report.pages_dropped, 2);
+            match data.len() {
+                0 => assert_eq!(report.pages_kept, 0),
+                4096 => assert!(data.iter().all(|&x| x == 1)),
+                4196 => assert!(data[4096..].iter().all(|&x| x == 2)),
+                n => panic!("size {n}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unlinked_file_keeps_its_durable_name_and_data() {
+        let mut st = state(MetaMode::Posix, DataMode::DropUnsynced, 0);
+        let f = file(&mut st, ROOT, "f");
+        st.write(f, 0, 0, b"kept", false).expect("write");
+        st.fsync(f).expect("fsync");
+        st.fsync(ROOT).expect("fsync dir");
+        st.remove(ROOT, OsStr::new("f"), false).expect("unlink");
+        st.forget(f, 1);
+        let (dir, _) = image(&st);
+        assert_eq!(fs::read(dir.path().join("f")).expect("f"), b"kept");
+        // Once the removal is durable the inode is freed.
+        st.fsync(ROOT).expect("fsync dir");
+        assert!(!st.inodes.contains_key(&f));
+        let (dir, _) = image(&st);
+        assert!(!dir.path().join("f").exists());
+    }
+
+    #[test]
+    fn a_directory_moved_with_only_the_target_synced_is_written_once() {
+        let mut st = state(MetaMode::Posix, DataMode::DropUnsynced, 0);
+        let mk = |st: &mut State, parent, name: &str| {
+            st.create(
+                OpKind::Mkdir,
+                parent,
+                OsStr::new(name),
+                Kind::Dir,
+                0o755,
+                0,
+                0,
+                None,
+            )
+            .expect("mkdir")
+        };
+        let a = mk(&mut st, ROOT, "a");
+        let b = mk(&mut st, ROOT, "b");
+        let d = mk(&mut st, a, "d");
+        st.fsync(ROOT).expect("sync root");
+        st.fsync(a).expect("sync a");
+        st.rename(a, OsStr::new("d"), b, OsStr::new("d"), false)
+            .expect("rename");
+        st.fsync(b).expect("sync b");
+        assert_eq!(st.path_of(d, OsStr::new("x")), "/b/d/x");
+        let (_dir, report) = image(&st);
+        assert_eq!(report.dirs, 3, "a, b and d once");
+    }
+
+    #[test]
+    fn a_matching_operation_cuts_before_it_takes_effect() {
+        let mut st = State::new(Options {
+            trigger: Trigger::OnOp {
+                op: OpKind::Create,
+                name_contains: "gen-".to_owned(),
+            },
+            ..Options::default()
+        });
+        file(&mut st, ROOT, "a");
+        let err = st.create(
+            OpKind::Create,
+            ROOT,
+            OsStr::new("gen-2"),
+            Kind::File,
+            0o644,
+            0,
+            0,
+            None,
+        );
+        assert_eq!(err, Err(libc::EIO));
+        assert!(st.cut.is_some());
+        assert!(
+            !st.get(ROOT)
+                .expect("root")
+                .ventries
+                .contains_key(OsStr::new("gen-2"))
+        );
+        assert_eq!(st.lookup(ROOT, OsStr::new("a")), Err(libc::EIO));
+    }
+}

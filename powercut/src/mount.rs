@@ -19,9 +19,10 @@ use crate::options::{Options, Trigger};
 /// The name the filesystem is mounted under (`/proc/self/mountinfo`'s source field).
 pub const FSNAME: &str = "powercut";
 
-/// How long unmounting waits for the server thread, before and after aborting the
+/// How long unmounting waits for the server thread to end after the lazy unmount (it
+/// does not while files under the mount are open), and again after aborting the
 /// connection.
-const UNMOUNT_WAIT: Duration = Duration::from_secs(3);
+const UNMOUNT_WAIT: Duration = Duration::from_secs(1);
 const WATCHDOG_TICK: Duration = Duration::from_millis(20);
 
 /// What can go wrong around a power-cut mount.

@@ -60,7 +60,8 @@ pub enum Trigger {
     /// The N-th sync point (1-based) is made durable and answered OK, then the power
     /// goes out: every later operation fails with EIO. Sync points are the `fsync`,
     /// `fdatasync` and `fsyncdir` requests; a write through an `O_SYNC`/`O_DSYNC` handle
-    /// counts through the fsync request the kernel sends after it.
+    /// counts through the fsync request the kernel sends after it. `AfterFsyncs(0)`
+    /// cuts at the first sync point, like `AfterFsyncs(1)`.
     AfterFsyncs(u64),
     /// The first operation of kind `op` whose path (from the mount's root, with a
     /// leading slash: `/store/FSMSTORE`) contains `name_contains` does not take effect:
@@ -98,7 +99,9 @@ pub struct Options {
     pub trigger: Trigger,
     /// Fail the N-th sync point (1-based, counted like [`Trigger::AfterFsyncs`]) with
     /// EIO without cutting: the file's dirty pages are marked clean without becoming
-    /// durable, so a later successful fsync does not make them durable either.
+    /// durable, so a later successful fsync does not make them durable either. A failed
+    /// `fsyncdir` commits nothing. When it names the same sync point as
+    /// [`Trigger::AfterFsyncs`], the failure wins and there is no cut.
     pub fail_fsync: Option<u64>,
     /// An operation running longer than this inside the filesystem (which never
     /// blocks, so this means a hang) aborts the connection and is reported.

@@ -613,3 +613,53 @@ fn redb_commits_survive_by_durability() {
         "the non-durable commit is gone"
     );
 }
+
+#[test]
+fn drop_with_open_files_is_bounded() {
+    if !can_mount() {
+        return;
+    }
+    let (dir, m) = mount(Options::default());
+    let path = m.path().to_path_buf();
+    let f = File::create(path.join("held")).expect("create");
+    let started = std::time::Instant::now();
+    drop(m);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "unmounting took {:?}",
+        started.elapsed()
+    );
+    assert!(!mounted(&path));
+    // The open file is dead, not hanging.
+    let err = f.write_at(b"x", 0).expect_err("the connection is gone");
+    assert!(err.raw_os_error().is_some(), "{err}");
+    drop(dir);
+}
+
+#[test]
+fn a_dead_server_is_reported_not_hung() {
+    use std::os::unix::fs::MetadataExt;
+    if !can_mount() {
+        return;
+    }
+    let (dir, m) = mount(Options::default());
+    fs::write(m.path().join("f"), b"x").expect("write");
+    // Kill the connection from outside, as a crashed server would leave it.
+    let dev = fs::metadata(m.path()).expect("stat").dev();
+    let id = (u64::from(libc::major(dev)) << 20) | u64::from(libc::minor(dev));
+    let conns = Path::new("/sys/fs/fuse/connections");
+    if !conns.join(id.to_string()).exists() {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "fusectl", "fusectl"])
+            .arg(conns)
+            .status();
+    }
+    fs::write(conns.join(id.to_string()).join("abort"), "1").expect("abort");
+    assert!(m.wait_for_cut(Duration::from_secs(10)), "the watchdog cuts");
+    let err = m.check().expect_err("the watchdog saw it");
+    assert!(err.to_string().contains("server thread ended"), "{err}");
+    let err = m
+        .finish(&dir.path().join("image"))
+        .expect_err("finish reports it");
+    assert!(matches!(err, powercut::Error::Watchdog { .. }), "{err}");
+}
