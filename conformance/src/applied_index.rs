@@ -215,3 +215,28 @@ pub fn the_bundled_index_wins_over_an_explicit_index_write(h: &Harness) {
     let store = h.reopen(store, SyncMode::Sync);
     assert_eq!(applied(&*store), Some(30));
 }
+
+/// Setting the applied index to 0 through `put_meta` is refused (0 is no raft index, and
+/// a snapshot header cannot tell it from "none"): the store stays exportable and its
+/// export restores.
+pub fn an_applied_index_of_zero_written_as_meta_is_refused(h: &Harness) {
+    let store = h.open_sync();
+    apply_at(&*store, &put("k", "v"), 3);
+    let mut batch = WriteBatch::new();
+    batch.put_meta(APPLIED_INDEX_KEY, 0_u64.to_le_bytes().to_vec());
+    assert!(matches!(
+        store.write(&batch),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        store.apply(&batch, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(applied(&*store), Some(3));
+    let mut stream = Vec::new();
+    store.export(&mut stream).expect("export");
+    store
+        .restore(&mut stream.as_slice())
+        .expect("the export restores");
+    assert_eq!(applied(&*store), Some(3));
+}

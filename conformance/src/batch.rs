@@ -352,3 +352,38 @@ pub fn data_survives_close_and_reopen(h: &Harness) {
     let store = h.reopen(store, fsmstore::SyncMode::Sync);
     assert_eq!(scan_strings(&*store, ""), vec![("b".into(), "2".into())]);
 }
+
+/// A value longer than [`MAX_VALUE_LEN`](fsmstore::MAX_VALUE_LEN) (what a snapshot can
+/// carry) is refused when it is applied, not when the store is exported: the batch is
+/// rejected whole and the store still exports.
+pub fn a_value_over_the_limit_is_refused_when_applied(h: &Harness) {
+    let store = h.open_sync();
+    apply_at(&*store, &put("kept", "v"), 1);
+    // Zeroed memory is mapped lazily: the value costs no RAM until it is read.
+    let huge = Bytes::from(vec![0_u8; fsmstore::MAX_VALUE_LEN + 1]);
+    for batch in [
+        {
+            let mut batch = WriteBatch::new();
+            batch.put("small", "v").put("huge", huge.clone());
+            batch
+        },
+        {
+            let mut batch = WriteBatch::new();
+            batch.put_meta("huge", huge.clone());
+            batch
+        },
+    ] {
+        assert!(matches!(
+            store.apply(&batch, Some(2)),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            store.write(&batch),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    assert_eq!(get_string(&*store, "small"), None);
+    assert_eq!(applied(&*store), Some(1));
+    let mut stream = Vec::new();
+    store.export(&mut stream).expect("the store still exports");
+}

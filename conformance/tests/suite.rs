@@ -104,6 +104,7 @@ group!(batch:
     keys_up_to_the_maximum_length_work_and_longer_ones_are_rejected,
     a_large_batch_is_fully_visible,
     data_survives_close_and_reopen,
+    a_value_over_the_limit_is_refused_when_applied,
 );
 
 group!(meta:
@@ -135,6 +136,7 @@ group!(applied_index and through_async:
     write_leaves_the_index_and_survives_reopen_in_nosync,
     deleting_the_index_key_resets_the_index,
     the_bundled_index_wins_over_an_explicit_index_write,
+    an_applied_index_of_zero_written_as_meta_is_refused,
 );
 
 group!(checkpoint:

@@ -107,6 +107,13 @@ pub trait Engine: Send + Sync {
     /// `Skip`), even in [`SyncMode::NoSync`]. Unlike the checkpoint, a restore may lower
     /// the index: it installs exactly what the snapshot holds. Serialised with applies.
     /// It may read `input` past the end of the stream.
+    ///
+    /// A restore that fails before the switch changes nothing. One that fails in the
+    /// switch itself (the fsync of the store directory after the marker's rename) returns
+    /// the error and stops the store ([`Error::Stopped`](crate::Error::Stopped) for every
+    /// later write): the store then serves whichever contents the marker on disk names,
+    /// and so does a reopen — the old ones or the new ones, each complete, never a store
+    /// that cannot open.
     fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader>;
 
     /// Makes every commit durable and closes the store. Dropping a store does the same

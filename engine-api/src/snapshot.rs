@@ -494,4 +494,12 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn a_meta_record_holding_index_zero_matches_a_header_without_an_index() {
+        // Stores written before index 0 was refused may hold it; their export restores.
+        let bytes = stream(Some(0), &[(b"k", b"v")]);
+        let header = verify_snapshot(bytes.as_slice()).expect("an index of 0 verifies");
+        assert_eq!(header.applied_index, None);
+    }
 }

@@ -89,7 +89,7 @@ pub fn run(options: &Options) -> Result<(), String> {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else `target` in the workspace.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -7,6 +7,10 @@
 //!   skipped, and says so in the table, when libclang is not installed.
 //! - `crash [--backend NAME] [--mode sync|nosync] [--kills N]`: kill writer processes
 //!   at random points (200 per engine and mode by default) and print what survived.
+//! - `powerloss [--backend NAME] [--mode sync|nosync] [--meta posix|journal]
+//!   [--data drop|keep-random|tear] [--cuts N] [--seed N]`: cut the power under writers
+//!   on the power-cut filesystem (200 cuts per engine, sync mode and metadata mode by
+//!   default) and print what survived.
 //! - `bench [--backend NAME]... [--quick]`: the criterion fsync benches, one cargo
 //!   invocation per engine; `report`: their medians as `target/fsmstore-report/report.md`
 //!   and `report.svg`.
@@ -17,6 +21,7 @@ mod cargo;
 mod conformance;
 mod crash;
 mod engines;
+mod powerloss;
 mod report;
 
 use std::process::ExitCode;
@@ -28,6 +33,9 @@ const USAGE: &str = "usage: cargo xtask <task>
   conformance [--backend NAME] the suite per engine, with a pass/fail table
   crash [--backend NAME] [--mode sync|nosync] [--kills N]
                                kill writers at random points; print what survived
+  powerloss [--backend NAME] [--mode sync|nosync] [--meta posix|journal]
+            [--data drop|keep-random|tear] [--cuts N] [--seed N]
+                               cut the power under writers; print what survived
   bench [--backend NAME]... [--quick] [-- CRITERION_ARGS]
                                fsync benches per engine (criterion)
   report                       bench medians as target/fsmstore-report/report.{md,svg}
@@ -39,6 +47,9 @@ fn main() -> ExitCode {
         Some("test") => all_flag(&args[1..]).and_then(test),
         Some("ci") => all_flag(&args[1..]).and_then(ci),
         Some("crash") => crash::parse(&args[1..]).and_then(|options| crash::run(&options)),
+        Some("powerloss") => {
+            powerloss::parse(&args[1..]).and_then(|options| powerloss::run(&options))
+        }
         Some("bench") => bench::run(&args[1..], USAGE),
         Some("report") => report::run(&args[1..], USAGE),
         Some("conformance") => {
