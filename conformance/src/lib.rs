@@ -27,6 +27,7 @@ pub mod harness;
 pub mod meta;
 pub mod model;
 pub mod ownership;
+pub mod range;
 pub mod restore_gate;
 pub mod snapshot;
 pub mod support;
