@@ -199,8 +199,9 @@ impl KeyRange {
         (!empty).then_some(Self { start, end })
     }
 
-    /// The half-open range `[start, end)` of [`WriteBatch::delete_range`]
-    /// (crate::WriteBatch::delete_range), or `None` when it holds no storable key.
+    /// The half-open range `[start, end)` of
+    /// [`WriteBatch::delete_range`](crate::WriteBatch::delete_range), or `None` when it
+    /// holds no storable key.
     pub fn half_open(start: &[u8], end: &[u8]) -> Option<Self> {
         Self::storable(Bound::Included(start), Bound::Excluded(end))
     }
