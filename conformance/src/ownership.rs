@@ -2,7 +2,8 @@
 
 use std::fs;
 
-use fsmstore::{Backend, Config, Error, MARKER_FILE, SyncMode, claim_dir, read_marker};
+use fsmstore::backend::{MARKER_FILE, claim_dir};
+use fsmstore::{Backend, Config, Error, SyncMode, read_marker};
 
 use crate::Harness;
 use crate::support::{apply_at, get_string, put};

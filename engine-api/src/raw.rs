@@ -71,6 +71,13 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// The engine's name as written in the directory marker and accepted by the facade.
     const NAME: &'static str;
 
+    /// Whether the engine keeps data across processes.
+    const IS_DURABLE: bool;
+
+    /// Whether a NoSync commit that returned survives a kill -9 of the process (not a
+    /// power loss): the engine handed it to the OS before returning.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool;
+
     /// Opens (creating if empty) the engine's files in `dir`. The directory exists and
     /// is already marked as this engine's.
     fn open(dir: &Path, config: &Config) -> Result<Self>;

@@ -176,6 +176,9 @@ impl FjallEngine {
 
 impl RawEngine for FjallEngine {
     const NAME: &'static str = "fjall";
+    const IS_DURABLE: bool = true;
+    // Every batch is written to the OS before the commit returns.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let path = dir.join(DATABASE_DIR);

@@ -178,6 +178,9 @@ impl HeedEngine {
 
 impl RawEngine for HeedEngine {
     const NAME: &'static str = "heed";
+    const IS_DURABLE: bool = true;
+    // Every commit reaches the OS page cache before it returns.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
     fn open(dir: &Path, config: &Config) -> Result<Self> {
         let map_size = config

@@ -72,6 +72,9 @@ impl MemoryEngine {
 
 impl RawEngine for MemoryEngine {
     const NAME: &'static str = "memory";
+    const IS_DURABLE: bool = false;
+    // The process held everything.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = false;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let key = directory_id(dir)?;

@@ -138,6 +138,9 @@ fn apply_op(
 
 impl RawEngine for RedbEngine {
     const NAME: &'static str = "redb";
+    const IS_DURABLE: bool = true;
+    // `Durability::None` commits stay in redb's buffers; a kill rolls back to the last durable commit.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = false;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let db = Database::builder()

@@ -225,6 +225,9 @@ fn half_open(range: &KeyRange) -> (Vec<u8>, Vec<u8>) {
 
 impl RawEngine for RocksDbEngine {
     const NAME: &'static str = "rocksdb";
+    const IS_DURABLE: bool = true;
+    // Every write reaches the OS before it returns.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let path: PathBuf = dir.join(DATABASE_DIR);

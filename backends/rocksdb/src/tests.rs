@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use engine_api::{APPLIED_INDEX_KEY, Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+use engine_api::{Bytes, Config, Engine, Error, SyncMode, WriteBatch};
 
 use crate::{DATABASE_DIR, RocksDbStore};
 
