@@ -390,3 +390,34 @@ pub fn delete_range_with_over_long_bounds_deletes_exactly_the_keys_between(h: &H
         .collect();
     assert_eq!(left, [Bytes::from(longest)]);
 }
+
+/// Through `AsyncEngine`, `read_range` reads what `range` reads and `read_view` runs
+/// its reads at one point in time and returns their result.
+pub fn async_range_reads_and_views_read_what_the_sync_ones_read(h: &Harness) {
+    use fsmstore::AsyncEngine;
+    use std::sync::Arc;
+
+    let store: Arc<dyn Engine> = Arc::from(h.open_sync());
+    let mut batch = puts(&[("k/1", "a"), ("k/2", "b"), ("k/3", "c")]);
+    batch.put_meta("schema", "7");
+    apply_at(&*store, &batch, 1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let query = RangeQuery::prefix("k/").reverse().limit(2);
+    let found = runtime
+        .block_on(AsyncEngine::read_range(&store, query.clone()))
+        .expect("read_range");
+    assert_eq!(found, store.range(&query).expect("range"));
+    assert_eq!(found.len(), 2);
+    let (schema, keys) = runtime
+        .block_on(AsyncEngine::read_view(&store, |view| {
+            Ok((
+                view.get_meta(b"schema")?,
+                view.range(&RangeQuery::prefix("k/"))?.len(),
+            ))
+        }))
+        .expect("read_view");
+    assert_eq!(schema, Some(Bytes::from("7")));
+    assert_eq!(keys, 3);
+}

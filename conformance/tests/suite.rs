@@ -119,6 +119,7 @@ group!(range:
     delete_range_never_touches_meta_keys,
     empty_and_inverted_delete_ranges_delete_nothing,
     delete_range_with_over_long_bounds_deletes_exactly_the_keys_between,
+    async_range_reads_and_views_read_what_the_sync_ones_read,
 );
 
 group!(meta:

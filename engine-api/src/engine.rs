@@ -114,7 +114,8 @@ pub trait Engine: Send + Sync {
     ///
     /// The whole scan reads one consistent view: a batch committed while it runs is
     /// wholly visible or not at all. Memory is what `visit` keeps, whatever the range's
-    /// size. Meta keys are never visited. Do not restore the store from inside `visit`.
+    /// size. Meta keys are never visited. `visit` must not write to the store (apply,
+    /// write, checkpoint, restore): on some engines a commit waits for the view to end.
     ///
     /// ```
     /// # fn example(engine: &dyn engine_api::Engine) -> engine_api::Result<()> {
@@ -144,7 +145,8 @@ pub trait Engine: Send + Sync {
     }
 
     /// Runs `read` with a [`View`]: several reads (`get`, `get_meta`, ranges) at one
-    /// point in time. Commits are not blocked while it runs; it returns what `read`
+    /// point in time. Commits from other threads are not blocked while it runs; `read`
+    /// itself must not write to the store, as for [`Engine::scan`]. Returns what `read`
     /// returns.
     ///
     /// ```
