@@ -26,12 +26,45 @@
 //!
 //! [`DefaultEngine`] is the store type of the first compiled-in engine in the order
 //! redb, fjall, heed, memory; [`open`] picks any compiled-in engine at run time by [`Backend`].
+//!
+//! The crate root is the API a state machine uses: [`Engine`] (applies, the checkpoint,
+//! point and range reads, views, snapshots), [`WriteBatch`], [`RangeQuery`], [`Config`]
+//! and [`SyncMode`], [`Backend`] and [`open`], snapshots, the restore gate, the
+//! checkpoint helper, [`read_marker`] (which engine a directory holds) and the errors.
+//! What only an engine backend needs (the primitives a backend implements, the shared
+//! `Store`, directory ownership, key-range helpers) is in [`backend`].
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-pub use engine_api::*;
+#[cfg(feature = "async")]
+pub use engine_api::AsyncEngine;
+pub use engine_api::{
+    APPLIED_INDEX_KEY, ApplyOutcome, Bytes, CheckpointError, Config, DEFAULT_LMDB_MAP_SIZE,
+    Direction, Engine, Error, FallbackReason, MAX_KEY_LEN, MAX_VALUE_LEN, Marker, Namespace, Op,
+    RangeQuery, RestoreDecision, Result, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SYNC_MODE_ENV,
+    ScanVisitor, SnapshotHeader, SnapshotReader, SnapshotRecord, SnapshotWriter, SyncMode, View,
+    WriteBatch, checkpoint_then, decide_restore, read_marker, verify_snapshot,
+};
+
+/// What an engine backend needs and a state machine does not: the primitives a backend
+/// implements ([`RawEngine`](backend::RawEngine), [`ReadView`](backend::ReadView)), what
+/// it is handed ([`Commit`](backend::Commit), [`OpRef`](backend::OpRef),
+/// [`KeyRange`](backend::KeyRange)), the shared [`Store`](backend::Store) every backend
+/// is wrapped in, directory ownership, locking and fsync helpers, and key-range helpers.
+pub mod backend {
+    pub use engine_api::{
+        Commit, DeletedRanges, Durability, KeyRange, LOCK_FILE, MARKER_FILE, OpRef, RawEngine,
+        ReadView, STORE_FORMAT_VERSION, Store, check_dir, claim_dir, decode_applied_index,
+        deleted_by_prefix, encode_applied_index, prefix_successor, sync_dir, sync_parent,
+        sync_tree,
+    };
+}
+
+// The backend crates' associated consts are read through it.
+#[allow(unused_imports)]
+use engine_api::RawEngine as _;
 
 #[cfg(feature = "fjall")]
 pub use fsmstore_fjall as fjall;
@@ -112,8 +145,28 @@ impl Backend {
         Backend::RocksDb,
     ];
 
-    /// The engine's name, as written in directory markers.
+    /// The engine's name, as written in directory markers: the backend crate's
+    /// `RawEngine::NAME` when the engine is compiled in.
     pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "memory")]
+            Backend::Memory => fsmstore_memory::MemoryEngine::NAME,
+            #[cfg(feature = "redb")]
+            Backend::Redb => fsmstore_redb::RedbEngine::NAME,
+            #[cfg(feature = "fjall")]
+            Backend::Fjall => fsmstore_fjall::FjallEngine::NAME,
+            #[cfg(feature = "heed")]
+            Backend::Heed => fsmstore_heed::HeedEngine::NAME,
+            #[cfg(feature = "rocksdb")]
+            Backend::RocksDb => fsmstore_rocksdb::RocksDbEngine::NAME,
+            #[allow(unreachable_patterns)]
+            other => other.marker_name(),
+        }
+    }
+
+    /// The name an engine writes in its markers, known without compiling it in (to
+    /// parse names and to say which feature is missing).
+    fn marker_name(self) -> &'static str {
         match self {
             Backend::Memory => "memory",
             Backend::Redb => "redb",
@@ -148,18 +201,54 @@ impl Backend {
             .collect()
     }
 
-    /// Whether the engine keeps data across processes.
-    pub fn is_durable(self) -> bool {
-        !matches!(self, Backend::Memory)
+    /// Whether the engine keeps data across processes (the backend crate's
+    /// `RawEngine::IS_DURABLE`), or `None` when it is not compiled in.
+    pub fn is_durable(self) -> Option<bool> {
+        self.facts().map(|facts| facts.durable)
     }
 
     /// Whether a NoSync apply that returned survives a kill -9 of the process (not a
-    /// power loss): the "after kill -9" column of the fsync table. fjall, LMDB and
-    /// RocksDB hand every commit to the OS before it returns; redb keeps
-    /// `Durability::None` commits in its own buffers and rolls back to its last durable
-    /// commit; the memory engine keeps nothing.
-    pub fn keeps_nosync_applies_after_a_kill(self) -> bool {
-        matches!(self, Backend::Fjall | Backend::Heed | Backend::RocksDb)
+    /// power loss): the "after kill -9" column of the fsync table, as the backend crate
+    /// states it (`RawEngine::KEEPS_NOSYNC_APPLIES_AFTER_A_KILL`). `None` when the engine
+    /// is not compiled in.
+    pub fn keeps_nosync_applies_after_a_kill(self) -> Option<bool> {
+        self.facts()
+            .map(|facts| facts.keeps_nosync_applies_after_a_kill)
+    }
+
+    fn facts(self) -> Option<Facts> {
+        match self {
+            #[cfg(feature = "memory")]
+            Backend::Memory => Some(Facts::of::<fsmstore_memory::MemoryEngine>()),
+            #[cfg(feature = "redb")]
+            Backend::Redb => Some(Facts::of::<fsmstore_redb::RedbEngine>()),
+            #[cfg(feature = "fjall")]
+            Backend::Fjall => Some(Facts::of::<fsmstore_fjall::FjallEngine>()),
+            #[cfg(feature = "heed")]
+            Backend::Heed => Some(Facts::of::<fsmstore_heed::HeedEngine>()),
+            #[cfg(feature = "rocksdb")]
+            Backend::RocksDb => Some(Facts::of::<fsmstore_rocksdb::RocksDbEngine>()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+/// What a backend crate states about its engine.
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+struct Facts {
+    durable: bool,
+    keeps_nosync_applies_after_a_kill: bool,
+}
+
+impl Facts {
+    #[allow(dead_code)]
+    fn of<R: engine_api::RawEngine>() -> Self {
+        Self {
+            durable: R::IS_DURABLE,
+            keeps_nosync_applies_after_a_kill: R::KEEPS_NOSYNC_APPLIES_AFTER_A_KILL,
+        }
     }
 }
 
@@ -182,7 +271,7 @@ impl FromStr for Backend {
         Backend::ALL
             .iter()
             .copied()
-            .find(|backend| backend.name() == lowered)
+            .find(|backend| backend.marker_name() == lowered)
             .ok_or_else(|| {
                 let known: Vec<_> = Backend::ALL.iter().map(|backend| backend.name()).collect();
                 Error::Config(format!(
@@ -234,6 +323,26 @@ mod tests {
         for backend in Backend::ALL {
             assert_eq!(backend.to_string().parse::<Backend>().ok(), Some(*backend));
         }
+    }
+
+    #[test]
+    fn compiled_engines_are_named_as_their_crates_name_them() {
+        for backend in Backend::ALL.iter().copied() {
+            assert_eq!(backend.name(), backend.marker_name());
+            assert_eq!(backend.is_durable().is_some(), backend.is_compiled());
+        }
+        #[cfg(feature = "memory")]
+        assert_eq!(Backend::Memory.is_durable(), Some(false));
+        #[cfg(feature = "redb")]
+        assert_eq!(
+            Backend::Redb.keeps_nosync_applies_after_a_kill(),
+            Some(false)
+        );
+        #[cfg(feature = "heed")]
+        assert_eq!(
+            Backend::Heed.keeps_nosync_applies_after_a_kill(),
+            Some(true)
+        );
     }
 
     #[test]

@@ -118,6 +118,16 @@ pub fn pair(slot: u64) -> Pair {
     (key, value)
 }
 
+/// The put for slot `slot` of a scan store: keys in slot order (eight zero bytes, then
+/// the slot big-endian), so that slots `a..b` are the key range
+/// `scan_pair(a).0..scan_pair(b).0`.
+pub fn scan_pair(slot: u64) -> Pair {
+    let (_, value) = pair(slot);
+    let mut key = [0u8; KEY_LEN];
+    key[8..].copy_from_slice(&slot.to_be_bytes());
+    (key, value)
+}
+
 /// The measurement time to give criterion for the checkpoint case.
 ///
 /// Criterion sizes a run by the timed part alone, but every timed checkpoint also costs

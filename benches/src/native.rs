@@ -4,7 +4,7 @@
 //! apply, and nothing else: the same tables (keyspaces, named databases, column families)
 //! `data` and `meta`, the same engine options, the puts plus the applied index (8 bytes
 //! little-endian under [`APPLIED_INDEX_KEY`] in `meta`) in ONE engine commit, with the
-//! durability of the backend's mapping (DESIGN §5):
+//! durability of the backend's mapping:
 //!
 //! | engine | Sync | NoSync |
 //! |---|---|---|
@@ -16,6 +16,9 @@
 //! What a baseline leaves out is what fsmstore adds: validating the batch, the apply lock,
 //! the index comparison, the translation of ops. `apply / native` is that cost. When a
 //! backend changes its engine options, its baseline here must follow.
+//!
+//! A scan baseline ([`NativeStore::scan`]) reads a half-open key range from one read
+//! transaction or snapshot, forwards or backwards, as the backend's range read does.
 //!
 //! The in-memory engine has no native counterpart.
 
@@ -46,6 +49,16 @@ pub trait NativeStore {
 
     /// Reads one data key back (for tests).
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NativeError>;
+
+    /// Calls `visit` with every data entry `start <= key < end`, ascending, or descending
+    /// when `reverse`, from one consistent view: what a range read asks of the engine.
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), NativeError>;
 }
 
 /// Opens the native baseline of `backend` in `dir` (created if missing), or `None` when
@@ -151,6 +164,30 @@ mod redb_native {
             let data = txn.open_table(DATA)?;
             Ok(data.get(key)?.map(|value| value.value().to_vec()))
         }
+
+        fn scan(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            reverse: bool,
+            visit: &mut dyn FnMut(&[u8], &[u8]),
+        ) -> Result<(), NativeError> {
+            let txn = self.db.begin_read()?;
+            let data = txn.open_table(DATA)?;
+            let range = data.range::<&[u8]>(start..end)?;
+            if reverse {
+                for entry in range.rev() {
+                    let (key, value) = entry?;
+                    visit(key.value(), value.value());
+                }
+            } else {
+                for entry in range {
+                    let (key, value) = entry?;
+                    visit(key.value(), value.value());
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -210,12 +247,35 @@ mod fjall_native {
             let stored = self.db.snapshot().get(&self.data, key)?;
             Ok(stored.map(|value| value.to_vec()))
         }
+
+        fn scan(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            reverse: bool,
+            visit: &mut dyn FnMut(&[u8], &[u8]),
+        ) -> Result<(), NativeError> {
+            let range = self.db.snapshot().range(&self.data, start..end);
+            if reverse {
+                for entry in range.rev() {
+                    let (key, value) = entry.into_inner()?;
+                    visit(&key, &value);
+                }
+            } else {
+                for entry in range {
+                    let (key, value) = entry.into_inner()?;
+                    visit(&key, &value);
+                }
+            }
+            Ok(())
+        }
     }
 }
 
 #[cfg(feature = "heed")]
 #[allow(unsafe_code)]
 mod heed_native {
+    use std::ops::Bound;
     use std::path::Path;
 
     use fsmstore::{DEFAULT_LMDB_MAP_SIZE, SyncMode};
@@ -282,6 +342,29 @@ mod heed_native {
             let txn = self.env.read_txn()?;
             Ok(self.data.get(&txn, key)?.map(<[u8]>::to_vec))
         }
+
+        fn scan(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            reverse: bool,
+            visit: &mut dyn FnMut(&[u8], &[u8]),
+        ) -> Result<(), NativeError> {
+            let txn = self.env.read_txn()?;
+            let range = (Bound::Included(start), Bound::Excluded(end));
+            if reverse {
+                for entry in self.data.rev_range(&txn, &range)? {
+                    let (key, value) = entry?;
+                    visit(key, value);
+                }
+            } else {
+                for entry in self.data.range(&txn, &range)? {
+                    let (key, value) = entry?;
+                    visit(key, value);
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -291,8 +374,8 @@ mod rocksdb_native {
 
     use fsmstore::SyncMode;
     use rocksdb::{
-        ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, Options, WriteBatch,
-        WriteOptions,
+        ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, Options, ReadOptions,
+        WriteBatch, WriteOptions,
     };
 
     use super::{APPLIED_INDEX_KEY, NativeError, NativeStore, decode};
@@ -350,6 +433,33 @@ mod rocksdb_native {
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NativeError> {
             Ok(self.db.get_cf(self.family("data")?, key)?)
         }
+
+        fn scan(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            reverse: bool,
+            visit: &mut dyn FnMut(&[u8], &[u8]),
+        ) -> Result<(), NativeError> {
+            let mut options = ReadOptions::default();
+            options.set_iterate_lower_bound(start);
+            options.set_iterate_upper_bound(end);
+            let mut iter = self.db.raw_iterator_cf_opt(self.family("data")?, options);
+            if reverse {
+                iter.seek_to_last();
+            } else {
+                iter.seek_to_first();
+            }
+            while let Some((key, value)) = iter.item() {
+                visit(key, value);
+                if reverse {
+                    iter.prev();
+                } else {
+                    iter.next();
+                }
+            }
+            Ok(iter.status()?)
+        }
     }
 }
 
@@ -375,6 +485,19 @@ mod tests {
                 assert_eq!(store.applied_index()?, Some(3), "{backend} {mode}");
                 for (key, value) in workload.pairs(2) {
                     assert_eq!(store.get(key)?.as_deref(), Some(&value[..]), "{backend}");
+                }
+                let (start, end) = (crate::scan_pair(10).0, crate::scan_pair(20).0);
+                store.apply(&(0..30).map(crate::scan_pair).collect::<Vec<_>>(), 4)?;
+                for reverse in [false, true] {
+                    let mut keys = Vec::new();
+                    store.scan(&start, &end, reverse, &mut |key, _| keys.push(key.to_vec()))?;
+                    let mut wanted: Vec<Vec<u8>> = (10..20)
+                        .map(|slot| crate::scan_pair(slot).0.to_vec())
+                        .collect();
+                    if reverse {
+                        wanted.reverse();
+                    }
+                    assert_eq!(keys, wanted, "{backend} reverse: {reverse}");
                 }
             }
         }

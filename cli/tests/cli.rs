@@ -273,7 +273,7 @@ fn inspect_of_a_store_without_its_engine_files_is_corruption_and_creates_nothing
         make_store(backend, &store);
         for entry in std::fs::read_dir(&store).expect("list") {
             let entry = entry.expect("entry");
-            if entry.file_name() != fsmstore::MARKER_FILE {
+            if entry.file_name() != fsmstore::backend::MARKER_FILE {
                 let path = entry.path();
                 if path.is_dir() {
                     std::fs::remove_dir_all(path).expect("remove");

@@ -111,6 +111,43 @@ pub fn delete_prefix_with_an_unrelated_exclude_deletes_the_whole_prefix(h: &Harn
     assert_eq!(scan_keys(&*store, ""), vec!["b/1"]);
 }
 
+/// An exclude prefix that contains the deleted prefix (the deleted keys all start with
+/// it) keeps every key; an exclude ending in `0xFF` keeps only its own keys.
+pub fn an_exclude_prefix_containing_the_deleted_prefix_keeps_every_key(h: &Harness) {
+    let store = h.open_sync();
+    apply_at(&*store, &puts(&[("user/1", "1"), ("user/2", "2")]), 1);
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("user/1", Some(Bytes::from_static(b"user/")));
+    apply_at(&*store, &batch, 2);
+    assert_eq!(scan_keys(&*store, ""), vec!["user/1", "user/2"]);
+
+    let mut batch = WriteBatch::new();
+    batch
+        .put(&b"p\xff"[..], "kept")
+        .put(&b"p\xff\x01"[..], "kept")
+        .put(&b"p\xfe"[..], "gone")
+        .put("q", "other");
+    apply_at(&*store, &batch, 3);
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("p", Some(Bytes::from_static(b"p\xff")));
+    apply_at(&*store, &batch, 4);
+    let left: Vec<Bytes> = store
+        .scan_prefix(b"")
+        .expect("scan")
+        .into_iter()
+        .map(|(key, _)| key)
+        .filter(|key| !key.starts_with(b"user/"))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            Bytes::from_static(b"p\xff"),
+            Bytes::from_static(b"p\xff\x01"),
+            Bytes::from_static(b"q")
+        ]
+    );
+}
+
 /// A key put earlier in the same batch is removed by a later matching `delete_prefix`.
 pub fn delete_prefix_removes_puts_made_earlier_in_the_same_batch(h: &Harness) {
     let store = h.open_sync();

@@ -3,42 +3,67 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 
-use fsmstore::{ApplyOutcome, Engine, SyncMode, WriteBatch};
+use fsmstore::{ApplyOutcome, Bytes, Engine, SyncMode, WriteBatch};
 
 use crate::Harness;
 use crate::support::{applied, put};
 
 const APPLIES: u64 = 300;
 
-/// Threads applying increasing indices while others pin older ones: the index never
-/// goes backwards, as seen by any reader, and ends at the last apply.
+/// Threads applying increasing indices while others pin older ones and newer ones (which
+/// write the index themselves): the index never goes backwards, as seen by any reader,
+/// every pin above the applied index writes, and the index ends at the highest of the
+/// last apply and the last pin.
 pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
     let store = h.open_nosync();
     let store: &dyn Engine = &*store;
     let done = AtomicBool::new(false);
     let last_applied = AtomicU64::new(0);
-    thread::scope(|scope| {
-        scope.spawn(|| {
+    let highest_pin = AtomicU64::new(0);
+    let pins_ahead = AtomicU64::new(0);
+    let skipped = thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut skipped = 0u64;
             for index in 1..=APPLIES {
-                store
+                match store
                     .apply(&put("k", &index.to_string()), Some(index))
-                    .expect("apply");
+                    .expect("apply")
+                {
+                    ApplyOutcome::Applied { .. } => {}
+                    // A pin ahead of this apply made it a replay.
+                    ApplyOutcome::Skipped { applied } => {
+                        assert!(applied >= index);
+                        skipped += 1;
+                    }
+                }
                 last_applied.store(index, Ordering::SeqCst);
+                thread::yield_now();
             }
             done.store(true, Ordering::SeqCst);
+            skipped
         });
         for pinner in 0..2u64 {
-            let (done, last_applied) = (&done, &last_applied);
+            let (done, last_applied, highest_pin, pins_ahead) =
+                (&done, &last_applied, &highest_pin, &pins_ahead);
             scope.spawn(move || {
                 let mut round = 0u64;
                 while !done.load(Ordering::SeqCst) {
                     round += 1;
-                    let older = last_applied
-                        .load(Ordering::SeqCst)
-                        .saturating_sub(5 + pinner);
-                    if older > 0 && round % 4 == pinner {
-                        let pinned = store.set_durable_applied_index(older).expect("pin");
-                        assert!(pinned >= older);
+                    let now = last_applied.load(Ordering::SeqCst);
+                    // Older pins keep the index; every third round pins ahead of the
+                    // applies, which must write the index itself.
+                    let index = if round.is_multiple_of(3) {
+                        now + 2 + pinner
+                    } else {
+                        now.saturating_sub(5 + pinner)
+                    };
+                    if index > 0 {
+                        let pinned = store.set_durable_applied_index(index).expect("pin");
+                        assert!(pinned >= index);
+                        if index > now {
+                            highest_pin.fetch_max(index, Ordering::SeqCst);
+                            pins_ahead.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     thread::yield_now();
                 }
@@ -52,12 +77,16 @@ pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
                 seen = now;
             }
         });
+        writer.join().expect("the writer")
     });
-    assert_eq!(applied(store), Some(APPLIES));
-    assert_eq!(
-        store.get(b"k").expect("get").as_deref(),
-        Some(APPLIES.to_string().as_bytes())
+    // Only a pin that wrote an index ahead of the applies can make one of them a replay.
+    assert!(skipped > 0, "no pin ever wrote the index");
+    assert!(
+        pins_ahead.load(Ordering::SeqCst) > 0,
+        "no pin ran ahead of the applies"
     );
+    let highest = APPLIES.max(highest_pin.load(Ordering::SeqCst));
+    assert_eq!(applied(store), Some(highest));
 }
 
 /// Several threads race to apply the same raft entries: each index is applied exactly
@@ -99,6 +128,7 @@ pub fn a_scan_never_sees_half_a_batch(h: &Harness) {
         )
         .expect("seed");
     let done = AtomicBool::new(false);
+    let scans = AtomicU64::new(0);
     thread::scope(|scope| {
         scope.spawn(|| {
             for index in 2..=200u64 {
@@ -109,11 +139,18 @@ pub fn a_scan_never_sees_half_a_batch(h: &Harness) {
             done.store(true, Ordering::SeqCst);
         });
         scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
+            while !done.load(Ordering::SeqCst) || scans.load(Ordering::SeqCst) < 2 {
                 let pairs = store.scan_prefix(b"pair/").expect("scan");
                 assert_eq!(pairs.len(), 2);
                 assert_eq!(pairs[0].1, pairs[1].1, "a scan saw half a batch");
+                scans.fetch_add(1, Ordering::SeqCst);
             }
         });
     });
+    assert!(
+        scans.load(Ordering::SeqCst) >= 2,
+        "the reader never scanned"
+    );
+    let pairs = store.scan_prefix(b"pair/").expect("scan");
+    assert_eq!(pairs[0].1, Bytes::from("200"));
 }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use fsmstore::{Config, MARKER_FILE, SyncMode};
+use fsmstore::backend::MARKER_FILE;
+use fsmstore::{Config, SyncMode};
 
 use crate::Harness;
 use crate::crash::{CampaignSummary, Jitter, Writer, WriterPlan, campaign, kill_restore};
@@ -44,7 +45,7 @@ pub fn killed_sync_writers_lose_nothing_acknowledged(h: &Harness) {
 pub fn killed_nosync_writers_never_tear_a_batch_or_lose_a_checkpoint(h: &Harness) {
     let summary = run(h, SyncMode::NoSync, WriterPlan::MIXED, (5, 120));
     assert!(summary.nosync_kept <= summary.nosync_at_risk);
-    if h.backend().keeps_nosync_applies_after_a_kill() {
+    if h.backend().keeps_nosync_applies_after_a_kill() == Some(true) {
         assert_eq!(
             summary.nosync_kept,
             summary.nosync_at_risk,
@@ -205,7 +206,7 @@ fn engine_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             files.extend(engine_files(&path));
-        } else if path.file_name() != Some(std::ffi::OsStr::new(fsmstore::MARKER_FILE)) {
+        } else if path.file_name() != Some(std::ffi::OsStr::new(fsmstore::backend::MARKER_FILE)) {
             files.push(path);
         }
     }

@@ -31,6 +31,7 @@ pub mod ownership;
 pub mod power_tests;
 #[cfg(target_os = "linux")]
 pub mod powerloss;
+pub mod range;
 pub mod restore_gate;
 pub mod snapshot;
 pub mod support;

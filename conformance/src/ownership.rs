@@ -2,7 +2,8 @@
 
 use std::fs;
 
-use fsmstore::{Backend, Config, Error, MARKER_FILE, SyncMode, claim_dir, read_marker};
+use fsmstore::backend::{MARKER_FILE, claim_dir};
+use fsmstore::{Backend, Config, Error, SyncMode, read_marker};
 
 use crate::Harness;
 use crate::support::{apply_at, get_string, put};
@@ -193,7 +194,7 @@ pub fn a_store_without_its_engine_files_is_corruption_not_an_empty_store(h: &Har
     let left: Vec<_> = fs::read_dir(h.dir())
         .expect("list")
         .map(|entry| entry.expect("entry").file_name())
-        .filter(|name| name != fsmstore::LOCK_FILE)
+        .filter(|name| name != fsmstore::backend::LOCK_FILE)
         .collect();
     assert_eq!(left, [MARKER_FILE], "the failed opens created engine files");
 }

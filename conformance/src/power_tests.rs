@@ -99,7 +99,7 @@ pub fn a_failed_fsync_stops_the_store_until_it_is_reopened(h: &Harness) {
         .lines()
         .filter_map(|line| line.strip_prefix("acknowledged "))
         .filter_map(|index| index.parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(0);
     let failed = said("failed ");
     assert!(

@@ -298,12 +298,13 @@ fn check_image(
         failed_before_cut,
         lost_restore: false,
     };
-    if !dir.join(fsmstore::MARKER_FILE).exists() {
+    if !dir.join(fsmstore::backend::MARKER_FILE).exists() {
         // No marker: the store was never durably created. Fine unless `open` returned.
         outcome.lost_store = acks.ready;
-        let mut empty = KillOutcome::default();
-        empty.acks = acks;
-        outcome.after = Some(empty);
+        outcome.after = Some(KillOutcome {
+            acks,
+            ..KillOutcome::default()
+        });
         return Ok(outcome);
     }
     let last_restored = acks.last_restored;
@@ -313,9 +314,10 @@ fn check_image(
             outcome.after = Some(after);
         }
         Err(error) => {
-            let mut empty = KillOutcome::default();
-            empty.acks = acks;
-            outcome.after = Some(empty);
+            outcome.after = Some(KillOutcome {
+                acks,
+                ..KillOutcome::default()
+            });
             outcome.unopenable = Some(error);
         }
     }
@@ -429,7 +431,7 @@ pub fn campaign(
             0..=10 => Trigger::AfterFsyncs(jitter.between(1, 80)),
             11..=13 => Trigger::OnOp {
                 op: OpKind::Rename,
-                name_contains: format!("/{}", fsmstore::MARKER_FILE),
+                name_contains: format!("/{}", fsmstore::backend::MARKER_FILE),
             },
             _ => Trigger::AfterTime(Duration::from_millis(jitter.between(0, 1500))),
         };

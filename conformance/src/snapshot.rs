@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use fsmstore::backend::{LOCK_FILE, MARKER_FILE};
 use fsmstore::{
-    APPLIED_INDEX_KEY, Backend, Bytes, Config, Engine, Error, LOCK_FILE, MARKER_FILE, Namespace,
-    RestoreDecision, SnapshotReader, SyncMode, WriteBatch, decide_restore, verify_snapshot,
+    APPLIED_INDEX_KEY, Backend, Bytes, Config, Engine, Error, Namespace, RestoreDecision,
+    SnapshotReader, SyncMode, WriteBatch, decide_restore, verify_snapshot,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use fsmstore::AsyncEngine;
 
-use fsmstore::{ApplyOutcome, Bytes, Engine, Error, Result, SnapshotHeader, SyncMode, WriteBatch};
+use fsmstore::{
+    ApplyOutcome, Bytes, Engine, Error, RangeQuery, Result, ScanVisitor, SnapshotHeader, SyncMode,
+    View, WriteBatch,
+};
 
 /// A batch of puts.
 pub fn puts<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> WriteBatch {
@@ -139,8 +142,11 @@ impl Engine for FaultyEngine<'_> {
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
         self.inner.get_meta(name)
     }
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        self.inner.scan_prefix(prefix)
+    fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()> {
+        self.inner.scan(query, visit)
+    }
+    fn view(&self, read: &mut dyn FnMut(&dyn View) -> Result<()>) -> Result<()> {
+        self.inner.view(read)
     }
     fn export(&self, out: &mut dyn std::io::Write) -> Result<SnapshotHeader> {
         self.inner.export(out)
@@ -249,6 +255,23 @@ impl Engine for ThroughAsync {
             &self.engine,
             Bytes::copy_from_slice(prefix),
         ))
+    }
+    /// Collects through [`AsyncEngine::read_range`], then visits what it got.
+    fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()> {
+        let entries = self
+            .runtime
+            .block_on(AsyncEngine::read_range(&self.engine, query.clone()))?;
+        for (key, value) in entries {
+            if visit(&key, &value)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+    /// Runs `read` on the store directly: it borrows the caller's stack, which a task
+    /// on the blocking pool ([`AsyncEngine::read_view`]) cannot.
+    fn view(&self, read: &mut dyn FnMut(&dyn View) -> Result<()>) -> Result<()> {
+        self.engine.view(read)
     }
     fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader> {
         let buffer = SharedBuffer::default();

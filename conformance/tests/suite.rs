@@ -91,6 +91,7 @@ group!(batch:
     delete_prefix_removes_only_matching_keys,
     delete_prefix_with_exclude_keeps_the_excluded_keys,
     delete_prefix_with_an_unrelated_exclude_deletes_the_whole_prefix,
+    an_exclude_prefix_containing_the_deleted_prefix_keeps_every_key,
     delete_prefix_removes_puts_made_earlier_in_the_same_batch,
     a_put_after_delete_prefix_in_the_same_batch_survives,
     empty_prefix_delete_removes_all_data_and_keeps_meta,
@@ -105,6 +106,21 @@ group!(batch:
     a_large_batch_is_fully_visible,
     data_survives_close_and_reopen,
     a_value_over_the_limit_is_refused_when_applied,
+);
+
+group!(range:
+    every_range_shape_reads_exactly_the_keys_in_it,
+    scan_prefix_is_the_range_read_of_the_prefix,
+    range_reads_never_return_meta_keys,
+    a_scan_stops_where_the_visitor_says,
+    a_view_reads_one_point_in_time,
+    a_range_scan_racing_commits_sees_each_batch_wholly_or_not,
+    delete_range_removes_the_half_open_range_and_nothing_else,
+    delete_range_is_ordered_and_atomic_with_its_batch,
+    delete_range_never_touches_meta_keys,
+    empty_and_inverted_delete_ranges_delete_nothing,
+    delete_range_with_over_long_bounds_deletes_exactly_the_keys_between,
+    async_range_reads_and_views_read_what_the_sync_ones_read,
 );
 
 group!(meta:
@@ -185,7 +201,7 @@ group!(concurrency:
     a_scan_never_sees_half_a_batch,
 );
 
-group!(model: random_histories_match_the_memory_model);
+group!(model: random_histories_match_an_independent_model);
 
 group!(snapshot:
     an_export_restores_to_the_same_data_meta_and_index,
@@ -239,6 +255,7 @@ group!(power_tests (durable_engines):
 fn every_body_is_instantiated() {
     let groups: &[(&str, &[&str])] = &[
         ("batch", batch::BODIES),
+        ("range", range::BODIES),
         ("meta", meta::BODIES),
         ("applied_index", applied_index::BODIES),
         ("checkpoint", checkpoint::BODIES),

@@ -30,8 +30,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
-use crate::engine::{ApplyOutcome, Engine};
+use crate::engine::{ApplyOutcome, Engine, View};
 use crate::error::{Error, Result};
+use crate::range::RangeQuery;
 use crate::snapshot::SnapshotHeader;
 use crate::sync_mode::SyncMode;
 
@@ -68,6 +69,18 @@ pub trait AsyncEngine: Send + Sync {
 
     /// [`Engine::scan_prefix`].
     async fn scan_prefix(&self, prefix: Bytes) -> Result<Vec<(Bytes, Bytes)>>;
+
+    /// [`Engine::range`]: the entries of `query`, collected from one consistent view.
+    /// Named apart from [`Engine::range`] so that both traits can be in scope.
+    async fn read_range(&self, query: RangeQuery) -> Result<Vec<(Bytes, Bytes)>>;
+
+    /// [`Engine::view`]: runs `read` on the blocking pool with several reads at one
+    /// point in time, and returns what it returns.
+    async fn read_view<T, F>(&self, read: F) -> Result<T>
+    where
+        Self: Sized,
+        T: Send + 'static,
+        F: FnOnce(&dyn View) -> Result<T> + Send + 'static;
 
     /// [`Engine::export`], writing to a blocking writer on the blocking pool (for an
     /// async sink, bridge it, e.g. with `tokio_util::io::SyncIoBridge`).
@@ -150,6 +163,29 @@ impl<E: Engine + ?Sized + 'static> AsyncEngine for Arc<E> {
 
     async fn scan_prefix(&self, prefix: Bytes) -> Result<Vec<(Bytes, Bytes)>> {
         blocking(self, move |engine| engine.scan_prefix(&prefix)).await
+    }
+
+    async fn read_range(&self, query: RangeQuery) -> Result<Vec<(Bytes, Bytes)>> {
+        blocking(self, move |engine| engine.range(&query)).await
+    }
+
+    async fn read_view<T, F>(&self, read: F) -> Result<T>
+    where
+        Self: Sized,
+        T: Send + 'static,
+        F: FnOnce(&dyn View) -> Result<T> + Send + 'static,
+    {
+        blocking(self, move |engine| {
+            let (mut read, mut output) = (Some(read), None);
+            engine.view(&mut |view| {
+                if let Some(read) = read.take() {
+                    output = Some(read(view)?);
+                }
+                Ok(())
+            })?;
+            output.ok_or_else(|| Error::backend("fsmstore", "the engine's view never ran the read"))
+        })
+        .await
     }
 
     async fn export(&self, mut out: Box<dyn Write + Send>) -> Result<SnapshotHeader> {

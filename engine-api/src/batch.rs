@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
 use crate::error::{Error, Result};
+use crate::range::DeletedRanges;
 
 /// The longest data key or meta name, in bytes, on every engine.
 ///
@@ -43,6 +44,15 @@ pub enum Op {
         prefix: Bytes,
         /// Keys starting with this prefix survive (must be non-empty when given).
         exclude: Option<Bytes>,
+    },
+    /// Remove every data key `k` with `start <= k < end`. A range with `end <= start`
+    /// (an empty `end` included) removes nothing; an empty `start` starts at the first
+    /// key. Meta keys are never touched.
+    DeleteRange {
+        /// The first key removed (may be empty: from the first key).
+        start: Bytes,
+        /// The first key kept above the range.
+        end: Bytes,
     },
     /// Set a meta key.
     PutMeta {
@@ -115,6 +125,21 @@ impl WriteBatch {
         self
     }
 
+    /// Removes every data key `k` with `start <= k < end` (half-open, like `start..end`).
+    ///
+    /// Ordered with the other ops of the batch and committed atomically with them: a
+    /// put earlier in the batch inside the range is removed, a later one survives. A
+    /// range with `end <= start` removes nothing and is not an error; an empty `start`
+    /// starts at the first key, and an empty `end` is below every key (nothing). The
+    /// bounds may be of any length. Meta keys are never touched.
+    pub fn delete_range(&mut self, start: impl Into<Bytes>, end: impl Into<Bytes>) -> &mut Self {
+        self.ops.push(Op::DeleteRange {
+            start: start.into(),
+            end: end.into(),
+        });
+        self
+    }
+
     /// Sets meta key `name` to `value`.
     ///
     /// Writing the applied-index key ([`APPLIED_INDEX_KEY`]) this way is allowed and
@@ -181,7 +206,7 @@ impl WriteBatch {
             }
             let (what, bytes) = match op {
                 Op::Put { key, .. } | Op::Delete { key } => ("key", key),
-                Op::DeletePrefix { exclude: None, .. } => continue,
+                Op::DeletePrefix { exclude: None, .. } | Op::DeleteRange { .. } => continue,
                 Op::DeletePrefix {
                     exclude: Some(exclude),
                     ..
@@ -211,7 +236,11 @@ pub(crate) struct BatchSummary {
 }
 
 /// One op as a backend sees it: borrowed bytes, in commit order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Both [`Op::DeletePrefix`] and [`Op::DeleteRange`] reach a backend as
+/// [`OpRef::DeleteRange`]: the key ranges they remove, already checked, so each backend
+/// has one range-delete implementation.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpRef<'a> {
     /// Set a data key.
     Put {
@@ -225,13 +254,9 @@ pub enum OpRef<'a> {
         /// The data key.
         key: &'a [u8],
     },
-    /// Remove the data keys starting with `prefix` and not with `exclude`.
-    DeletePrefix {
-        /// The prefix (empty: every data key).
-        prefix: &'a [u8],
-        /// Keys starting with this survive.
-        exclude: Option<&'a [u8]>,
-    },
+    /// Remove the data keys in each range (none, one, or the two sides of an excluded
+    /// prefix), with every earlier op of the commit applied and no later one.
+    DeleteRange(DeletedRanges),
     /// Set a meta key.
     PutMeta {
         /// The meta key name.
@@ -270,10 +295,12 @@ impl<'a> Commit<'a> {
         let batch_ops = self.batch.ops.iter().map(|op| match op {
             Op::Put { key, value } => OpRef::Put { key, value },
             Op::Delete { key } => OpRef::Delete { key },
-            Op::DeletePrefix { prefix, exclude } => OpRef::DeletePrefix {
-                prefix,
-                exclude: exclude.as_deref(),
-            },
+            Op::DeletePrefix { prefix, exclude } => {
+                OpRef::DeleteRange(DeletedRanges::prefix(prefix, exclude.as_deref()))
+            }
+            Op::DeleteRange { start, end } => {
+                OpRef::DeleteRange(DeletedRanges::half_open(start, end))
+            }
             Op::PutMeta { name, value } => OpRef::PutMeta { name, value },
             Op::DeleteMeta { name } => OpRef::DeleteMeta { name },
         });
@@ -390,10 +417,7 @@ mod tests {
                     key: b"k",
                     value: b"v"
                 },
-                OpRef::DeletePrefix {
-                    prefix: b"p",
-                    exclude: Some(b"px")
-                },
+                OpRef::DeleteRange(DeletedRanges::prefix(b"p", Some(b"px"))),
                 OpRef::PutMeta {
                     name: APPLIED_INDEX_KEY,
                     value: &7u64.to_le_bytes()

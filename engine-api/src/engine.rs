@@ -1,11 +1,13 @@
 //! `Engine`: the storage API a raft state machine programs against.
 
 use std::io::{Read, Write};
+use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
 use crate::error::Result;
+use crate::range::{RangeQuery, ScanVisitor};
 use crate::snapshot::SnapshotHeader;
 use crate::sync_mode::SyncMode;
 
@@ -23,6 +25,32 @@ pub enum ApplyOutcome {
         /// The applied index that made the call a no-op.
         applied: u64,
     },
+}
+
+/// Several reads at one point in time: what [`Engine::view`] hands its closure.
+///
+/// Every read through one view sees the same committed state, whatever commits while
+/// the view is held (commits are not blocked by it). Data reads never see meta keys.
+pub trait View {
+    /// Reads one data key.
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Reads one meta key.
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Calls `visit` with each data entry of `query`, in its order, up to its limit,
+    /// until `visit` breaks or fails (that error is returned). See [`Engine::scan`].
+    fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()>;
+
+    /// The data entries of `query`, collected: see [`Engine::range`].
+    fn range(&self, query: &RangeQuery) -> Result<Vec<(Bytes, Bytes)>> {
+        let mut found = Vec::new();
+        self.scan(query, &mut |key, value| {
+            found.push((Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)));
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(found)
+    }
 }
 
 /// The state-machine storage API, the same over every engine.
@@ -79,10 +107,69 @@ pub trait Engine: Send + Sync {
     /// Reads one meta key.
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>>;
 
+    /// The ordered range read: calls `visit` with each data entry of `query` (bounds,
+    /// direction, limit), borrowed from the engine, until the range or the limit ends or
+    /// `visit` returns [`ControlFlow::Break`] (stopping early reads nothing more) or an
+    /// error (returned as is).
+    ///
+    /// The whole scan reads one consistent view: a batch committed while it runs is
+    /// wholly visible or not at all. Memory is what `visit` keeps, whatever the range's
+    /// size. Meta keys are never visited. `visit` must not write to the store (apply,
+    /// write, checkpoint, restore): on some engines a commit waits for the view to end.
+    ///
+    /// ```
+    /// # fn example(engine: &dyn engine_api::Engine) -> engine_api::Result<()> {
+    /// use std::ops::ControlFlow;
+    /// use engine_api::RangeQuery;
+    ///
+    /// let mut newest = None;
+    /// engine.scan(&RangeQuery::prefix("log/").reverse(), &mut |key, _value| {
+    ///     newest = Some(key.to_vec());
+    ///     Ok(ControlFlow::Break(()))
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()>;
+
+    /// The data entries of `query`, collected into a `Vec` from one consistent view:
+    /// bound the result with the range or [`RangeQuery::limit`], or use
+    /// [`Engine::scan`] to stream.
+    fn range(&self, query: &RangeQuery) -> Result<Vec<(Bytes, Bytes)>> {
+        let mut found = Vec::new();
+        self.scan(query, &mut |key, value| {
+            found.push((Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)));
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(found)
+    }
+
+    /// Runs `read` with a [`View`]: several reads (`get`, `get_meta`, ranges) at one
+    /// point in time. Commits from other threads are not blocked while it runs; `read`
+    /// itself must not write to the store, as for [`Engine::scan`]. Returns what `read`
+    /// returns.
+    ///
+    /// ```
+    /// # fn example(engine: &dyn engine_api::Engine) -> engine_api::Result<()> {
+    /// use engine_api::RangeQuery;
+    ///
+    /// let (mut schema, mut users) = (None, Vec::new());
+    /// engine.view(&mut |view| {
+    ///     schema = view.get_meta(b"schema")?;
+    ///     users = view.range(&RangeQuery::prefix("user/").limit(100))?;
+    ///     Ok(())
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn view(&self, read: &mut dyn FnMut(&dyn View) -> Result<()>) -> Result<()>;
+
     /// Every data key starting with `prefix` (empty: all), ascending by key, read from
     /// one consistent view and collected into a `Vec` — bound the result with the prefix.
-    /// Meta keys are never returned.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>>;
+    /// Meta keys are never returned. The same as `range(&RangeQuery::prefix(prefix))`.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
+        self.range(&RangeQuery::prefix(Bytes::copy_from_slice(prefix)))
+    }
 
     /// Streams a point-in-time image of the data and meta namespaces to `out`, in the
     /// engine-neutral [snapshot format](crate::SnapshotWriter), and returns its header.

@@ -8,6 +8,8 @@
 //! |---|---|
 //! | batches over the data and meta namespaces | [`WriteBatch`], [`Commit`] |
 //! | the user API | [`Engine`] |
+//! | ordered range reads, several reads at one point in time | [`RangeQuery`], [`Engine::scan`], [`Engine::range`], [`Engine::view`], [`View`] |
+//! | range deletes | [`WriteBatch::delete_range`], [`WriteBatch::delete_prefix`] |
 //! | shared apply / pin / skip logic | [`Store`] |
 //! | what a backend supplies | [`RawEngine`] |
 //! | the applied-index encoding | [`APPLIED_INDEX_KEY`], [`decode_applied_index`] |
@@ -17,6 +19,23 @@
 //! | directory ownership, one process per store | [`claim_dir`], [`MARKER_FILE`], [`LOCK_FILE`] |
 //! | async callers (feature `async`) | `AsyncEngine` |
 //! | portable snapshots | [`Engine::export`], [`Engine::restore`], [`SnapshotReader`] |
+//!
+//! # Range reads: a visitor over one view
+//!
+//! [`Engine::scan`] hands each entry of a range to a visitor,
+//! `FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>` ([`ScanVisitor`]), while the backend
+//! holds one read transaction or snapshot for the whole scan; it does not return an
+//! iterator. On redb and LMDB an iterator borrows its read transaction, so an iterator
+//! that owned its view would be a self-referential struct (`unsafe`, or a crate that
+//! hides it), and one that re-opened a view for every page would no longer read one
+//! point in time. A visitor gives one consistent view per scan on every engine without
+//! either, and keeps [`Engine`] object safe (the visitor is a `dyn FnMut`). Entries are
+//! borrowed from the engine, so memory is what the visitor keeps, whatever the range's
+//! size; [`ControlFlow::Break`](std::ops::ControlFlow::Break) stops the walk at once,
+//! so stopping early reads nothing more. [`Engine::range`] collects into a `Vec` for
+//! callers that bound the range or set a limit, and [`Engine::view`] gives several reads
+//! (`get`, `get_meta`, ranges) one point in time. Each backend has one range walk
+//! ([`ReadView::scan`]), which range reads, `scan_prefix`, views and export all use.
 //!
 //! The semantics: every raft apply commits its batch and the applied index in one
 //! atomic engine commit; replaying an applied index is a no-op; the checkpoint pins the
@@ -36,6 +55,7 @@ mod generation;
 mod keys;
 mod lock;
 mod marker;
+mod range;
 mod raw;
 mod restore_gate;
 mod snapshot;
@@ -49,13 +69,14 @@ pub use batch::{Commit, MAX_KEY_LEN, MAX_VALUE_LEN, Op, OpRef, WriteBatch};
 pub use bytes::Bytes;
 pub use checkpoint::{CheckpointError, checkpoint_then};
 pub use config::{Config, DEFAULT_LMDB_MAP_SIZE};
-pub use engine::{ApplyOutcome, Engine};
+pub use engine::{ApplyOutcome, Engine, View};
 pub use error::{Error, Result};
 pub use fsync::{sync_dir, sync_parent, sync_tree};
 pub use keys::{deleted_by_prefix, prefix_successor};
 pub use lock::LOCK_FILE;
 pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
-pub use raw::{Durability, EntryVisitor, RawEngine, ReadView};
+pub use range::{DeletedRanges, Direction, KeyRange, RangeQuery, ScanVisitor};
+pub use raw::{Durability, RawEngine, ReadView};
 pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};
 pub use snapshot::{
     Namespace, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotHeader, SnapshotReader,

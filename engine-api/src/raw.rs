@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::batch::Commit;
 use crate::config::Config;
 use crate::error::Result;
+use crate::range::{Direction, KeyRange, ScanVisitor};
 use crate::snapshot::Namespace;
 
 /// How durable one engine commit must be.
@@ -18,17 +19,26 @@ pub enum Durability {
     Durable,
 }
 
-/// What [`ReadView::for_each`] calls with each key and value.
-pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
-
-/// One consistent, point-in-time read view of both namespaces.
+/// One consistent, point-in-time read view of both namespaces: a read transaction or
+/// an engine snapshot, held for as long as the view lives.
 ///
 /// Commits that return after the view was taken are invisible to it, however long it
-/// is held.
+/// is held, and every read through it sees the same point in time.
 pub trait ReadView {
-    /// Calls `visit` with every entry of `namespace`, in ascending key order, and stops
-    /// at the first error `visit` returns.
-    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()>;
+    /// Reads one key of `namespace`. The key is 1 to [`MAX_KEY_LEN`](crate::MAX_KEY_LEN)
+    /// bytes.
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Calls `visit` with every entry of `namespace` in `range`, in `direction` order,
+    /// until `visit` breaks or fails (its error is returned). Memory must not grow with
+    /// the range: entries are handed over as the engine reads them.
+    fn scan(
+        &self,
+        namespace: Namespace,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<()>;
 }
 
 /// The engine-specific primitives of one backend.
@@ -49,9 +59,12 @@ pub trait ReadView {
 ///   return; [`sync`](RawEngine::sync) makes every earlier commit durable.
 /// - Reads see every commit that has returned, and may run concurrently with a commit.
 /// - Keys and meta names are 1 to [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes: the store
-///   checks every commit and read, and never hands a backend anything else. A prefix
-///   passed to `scan_prefix` is at most that long; one in a `DeletePrefix` may be longer
-///   (it then matches nothing).
+///   checks every commit and read, and never hands a backend anything else; the bounds
+///   of a [`KeyRange`] (in a scan or an [`OpRef::DeleteRange`](crate::OpRef::DeleteRange))
+///   are storable keys too.
+/// - A range delete removes the data keys of its ranges as they stand at that point of
+///   the commit (earlier ops applied, later ones not); where the engine has a native
+///   range delete the backend uses it.
 /// - `Drop` must not lose committed data that a clean shutdown is expected to keep; the
 ///   store calls [`sync`](RawEngine::sync) before dropping a backend.
 pub trait RawEngine: Send + Sync + Sized + 'static {
@@ -64,6 +77,13 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// [`Error::Corruption`](crate::Error::Corruption) naming it, instead of letting the
     /// engine create a new, empty database in its place.
     const ENGINE_FILES: &'static [&'static str];
+
+    /// Whether the engine keeps data across processes.
+    const IS_DURABLE: bool;
+
+    /// Whether a NoSync commit that returned survives a kill -9 of the process (not a
+    /// power loss): the engine handed it to the OS before returning.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool;
 
     /// Opens (creating if empty) the engine's files in `dir`. The directory exists and
     /// is already marked as this engine's; the store has checked that
@@ -83,12 +103,9 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// Reads one meta key.
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>>;
 
-    /// Every data key starting with `prefix`, ascending, from one consistent view.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>>;
-
     /// Takes one consistent read view of data and meta together (a read transaction or
-    /// an engine snapshot) and hands it to `read`. The view may be walked more than
-    /// once, and must not hold every entry in memory: snapshots of any size stream
-    /// through it. Commits may run while it is held.
+    /// an engine snapshot) and hands it to `read`. Every range read goes through it. The
+    /// view may be read more than once, and must not hold every entry in memory:
+    /// snapshots of any size stream through it. Commits may run while it is held.
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T>;
 }

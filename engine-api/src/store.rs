@@ -1,7 +1,7 @@
 //! `Store`: the shared applied-index logic over any [`RawEngine`].
 
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::ops::Deref;
+use std::ops::{ControlFlow, Deref};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
@@ -10,12 +10,13 @@ use bytes::Bytes;
 use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index};
 use crate::batch::{Commit, MAX_KEY_LEN, WriteBatch};
 use crate::config::Config;
-use crate::engine::{ApplyOutcome, Engine};
+use crate::engine::{ApplyOutcome, Engine, View};
 use crate::error::{Error, Result};
 use crate::fsync::{sync_dir, sync_parent, sync_tree};
 use crate::generation;
 use crate::lock::StoreLock;
 use crate::marker::{Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
+use crate::range::{Direction, KeyRange, RangeQuery, ScanVisitor};
 use crate::raw::{Durability, RawEngine, ReadView};
 use crate::snapshot::{
     Namespace, SNAPSHOT_FORMAT_VERSION, SnapshotHeader, SnapshotReader, SnapshotWriter,
@@ -391,11 +392,19 @@ impl<R: RawEngine> Engine for Store<R> {
         self.raw().get_meta(name)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        if prefix.len() > MAX_KEY_LEN {
-            return Ok(Vec::new());
+    fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()> {
+        let Some(range) = query.key_range() else {
+            return Ok(());
+        };
+        if query.max_entries() == Some(0) {
+            return Ok(());
         }
-        self.raw().scan_prefix(prefix)
+        self.raw()
+            .with_view(&mut |view| scan_view(view, &range, query, &mut *visit))
+    }
+
+    fn view(&self, read: &mut dyn FnMut(&dyn View) -> Result<()>) -> Result<()> {
+        self.raw().with_view(&mut |view| read(&StoreView(view)))
     }
 
     fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader> {
@@ -480,16 +489,84 @@ impl<R: RawEngine> Store<R> {
     }
 }
 
+/// A backend's read view behind the checks every read gets.
+struct StoreView<'a>(&'a dyn ReadView);
+
+impl View for StoreView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        if !storable(key) {
+            return Ok(None);
+        }
+        self.0.get(Namespace::Data, key)
+    }
+
+    fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
+        if !storable(name) {
+            return Ok(None);
+        }
+        self.0.get(Namespace::Meta, name)
+    }
+
+    fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()> {
+        match query.key_range() {
+            Some(range) => scan_view(self.0, &range, query, visit),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One range read of the data namespace through `view`, with the query's limit.
+fn scan_view(
+    view: &dyn ReadView,
+    range: &KeyRange,
+    query: &RangeQuery,
+    visit: &mut ScanVisitor<'_>,
+) -> Result<()> {
+    let direction = query.direction();
+    match query.max_entries() {
+        None => view.scan(Namespace::Data, range, direction, visit),
+        Some(0) => Ok(()),
+        Some(limit) => {
+            let mut left = limit;
+            view.scan(Namespace::Data, range, direction, &mut |key, value| {
+                let flow = visit(key, value)?;
+                left -= 1;
+                Ok(if left == 0 {
+                    ControlFlow::Break(())
+                } else {
+                    flow
+                })
+            })
+        }
+    }
+}
+
+/// What [`walk`] calls with each entry.
+type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
+/// Calls `visit` with every entry of `namespace`, ascending.
+fn walk(view: &dyn ReadView, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
+    view.scan(
+        namespace,
+        &KeyRange::full(),
+        Direction::Forward,
+        &mut |key, value| {
+            visit(key, value)?;
+            Ok(ControlFlow::Continue(()))
+        },
+    )
+}
+
 /// Writes one read view as a snapshot stream: a counting pass for the header, then the
 /// records.
 fn export_view(view: &dyn ReadView, out: &mut dyn Write) -> Result<SnapshotHeader> {
     let mut data_records = 0;
-    view.for_each(Namespace::Data, &mut |_, _| {
+    walk(view, Namespace::Data, &mut |_, _| {
         data_records += 1;
         Ok(())
     })?;
     let (mut meta_records, mut applied_index) = (0, None);
-    view.for_each(Namespace::Meta, &mut |name, value| {
+    walk(view, Namespace::Meta, &mut |name, value| {
         meta_records += 1;
         if name == APPLIED_INDEX_KEY {
             applied_index = decode_applied_index(Some(value));
@@ -504,7 +581,7 @@ fn export_view(view: &dyn ReadView, out: &mut dyn Write) -> Result<SnapshotHeade
     };
     let mut writer = SnapshotWriter::new(BufWriter::with_capacity(1 << 16, out), header)?;
     for namespace in [Namespace::Data, Namespace::Meta] {
-        view.for_each(namespace, &mut |key, value| {
+        walk(view, namespace, &mut |key, value| {
             writer.record(namespace, key, value)
         })?;
     }

@@ -266,14 +266,13 @@ impl State {
             op: want,
             name_contains,
         } = &self.opts.trigger
+            && (*want == op || *want == OpKind::Any)
         {
-            if *want == op || *want == OpKind::Any {
-                let path = self.path_of(parent, name);
-                if path.contains(name_contains.as_str()) {
-                    let reason = format!("{op:?} of {path:?} matched {name_contains:?}");
-                    self.cut(reason);
-                    return eio();
-                }
+            let path = self.path_of(parent, name);
+            if path.contains(name_contains.as_str()) {
+                let reason = format!("{op:?} of {path:?} matched {name_contains:?}");
+                self.cut(reason);
+                return eio();
             }
         }
         Ok(())
@@ -668,10 +667,10 @@ impl State {
                 MetaMode::Journal => self.commit_all_dirs(),
             },
         }
-        if let Trigger::AfterFsyncs(k) = self.opts.trigger {
-            if n >= k {
-                self.cut(format!("after sync point {n}"));
-            }
+        if let Trigger::AfterFsyncs(k) = self.opts.trigger
+            && n >= k
+        {
+            self.cut(format!("after sync point {n}"));
         }
         Ok(())
     }
@@ -891,10 +890,10 @@ impl State {
         let reached: BTreeSet<u64> = places.iter().map(|(_, i)| *i).collect();
         let mut datas: HashMap<u64, Data> = HashMap::new();
         for ino in &reached {
-            if let Some(inode) = self.inodes.get(ino) {
-                if inode.kind == Kind::File {
-                    datas.insert(*ino, self.image_data(inode, &mut rng, &mut report));
-                }
+            if let Some(inode) = self.inodes.get(ino)
+                && inode.kind == Kind::File
+            {
+                datas.insert(*ino, self.image_data(inode, &mut rng, &mut report));
             }
         }
         places.sort_by(|a, b| a.0.cmp(&b.0));

@@ -350,15 +350,15 @@ fn watch(control: &Control, shared: &Shared, cut_at: Option<Instant>, op_timeout
             shared.cut("server thread ended".to_owned());
             return;
         }
-        if let Some(busy) = shared.busy_for() {
-            if busy > op_timeout {
-                control.set_fault(format!(
-                    "an operation has been running for {busy:?} (limit {op_timeout:?}); \
+        if let Some(busy) = shared.busy_for()
+            && busy > op_timeout
+        {
+            control.set_fault(format!(
+                "an operation has been running for {busy:?} (limit {op_timeout:?}); \
                      the connection was aborted"
-                ));
-                abort_connection(control.dev);
-                return;
-            }
+            ));
+            abort_connection(control.dev);
+            return;
         }
         stop = control
             .stop_cv

@@ -22,15 +22,15 @@
 //! flushes the file size and block allocation that reading the journal back needs, so it
 //! would do, but the difference is only timestamps and `fsync` leaves no doubt elsewhere.
 //!
-//! # Delete-prefix
+//! # Range deletes
 //!
-//! fjall has no range or prefix delete. A commit is first reduced to one final state per
-//! key (a put or a delete) in op order; a `DeletePrefix` op marks deleted every key of
-//! the prefix that the commit has touched so far and every key of the prefix in the
-//! committed `data` keyspace (found by a prefix scan of a snapshot), except those under
-//! `exclude`. A later put in the same commit overrides that delete. The scan is safe
-//! because the store serialises commits, so nothing else writes between the scan and
-//! the batch. The cost is one key read and one tombstone per deleted key.
+//! fjall has no range delete. A commit is first reduced to one final state per key (a
+//! put or a delete) in op order; a range delete (from `delete_range`, or `delete_prefix`
+//! as one or two ranges) marks deleted every key of the range that the commit has
+//! touched so far and every key of the range in the committed `data` keyspace (found by
+//! a range scan of a snapshot). A later put in the same commit overrides that delete.
+//! The scan is safe because the store serialises commits, so nothing else writes between
+//! the scan and the batch. The cost is one key read and one tombstone per deleted key.
 //!
 //! The reduction also means a key appears at most once in a fjall batch: every item of
 //! a batch shares one sequence number, and fjall documents no order between two items
@@ -40,9 +40,9 @@
 //!
 //! Every read goes through a fjall snapshot (`Database::snapshot`), which only sees
 //! batches that finished committing: a concurrent reader never sees half a batch, and a
-//! prefix scan is one consistent view. (`Keyspace::get` and `Keyspace::prefix` read at
-//! the newest sequence number, which includes a batch still being applied.)
-//! `scan_prefix` returns a `Vec`.
+//! range scan (`Snapshot::range`, reversed for a reverse scan) is one consistent view.
+//! (`Keyspace::get` and `Keyspace::range` read at the newest sequence number, which
+//! includes a batch still being applied.)
 //!
 //! # Close
 //!
@@ -65,13 +65,12 @@
 //! lost, never part of one, so the data and the applied index still agree.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, EntryVisitor, Error, MAX_KEY_LEN, Namespace, OpRef, RawEngine,
-    ReadView, Result, deleted_by_prefix,
+    Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
+    Result, ScanVisitor,
 };
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot, UserKey};
 
@@ -80,9 +79,6 @@ pub type FjallStore = engine_api::Store<FjallEngine>;
 
 /// The subdirectory of the store directory that holds the fjall database.
 const DATABASE_DIR: &str = "fjall";
-
-/// fjall stores a value's length in 32 bits.
-const MAX_VALUE_LEN: u64 = u32::MAX as u64;
 
 /// The fjall engine: see the crate docs.
 pub struct FjallEngine {
@@ -115,35 +111,20 @@ impl FjallEngine {
         Ok(value.map(|value| Bytes::copy_from_slice(&value)))
     }
 
-    /// Adds to `changes` a delete of every data key that `DeletePrefix { prefix, exclude }`
-    /// removes at this point of the commit.
-    fn delete_prefix(
-        &self,
-        changes: &mut Changes<'_>,
-        prefix: &[u8],
-        exclude: Option<&[u8]>,
-    ) -> Result<()> {
-        for (key, change) in
-            changes.range_mut::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-        {
-            if !key.starts_with(prefix) {
-                break;
-            }
-            if deleted_by_prefix(key, prefix, exclude) {
-                *change = None;
-            }
-        }
-        if prefix.len() > MAX_KEY_LEN {
-            // No stored key is that long, so the committed state has nothing to delete.
-            return Ok(());
+    /// Adds to `changes` a delete of every data key in `range` at this point of the
+    /// commit.
+    fn delete_range(&self, changes: &mut Changes<'_>, range: &KeyRange) -> Result<()> {
+        for (_, change) in changes.range_mut::<[u8], _>(range.bounds()) {
+            *change = None;
         }
         // The store serialises commits, so this view is the committed state the batch
         // applies to.
-        for entry in self.db.snapshot().prefix(&self.data, prefix) {
-            let key = entry.key().map_err(map_error)?;
-            if deleted_by_prefix(&key, prefix, exclude) {
-                changes.insert(key, None);
-            }
+        for entry in self
+            .db
+            .snapshot()
+            .range::<&[u8], _>(&self.data, range.bounds())
+        {
+            changes.insert(entry.key().map_err(map_error)?, None);
         }
         Ok(())
     }
@@ -159,7 +140,7 @@ impl FjallEngine {
             match op {
                 OpRef::Put { key, .. } | OpRef::Delete { key } => keys.push((false, key)),
                 OpRef::PutMeta { name, .. } | OpRef::DeleteMeta { name } => keys.push((true, name)),
-                OpRef::DeletePrefix { .. } => return None,
+                OpRef::DeleteRange(_) => return None,
             }
         }
         if keys.is_empty() {
@@ -176,13 +157,11 @@ impl FjallEngine {
                 OpRef::Delete { key } => (&self.data, key, None),
                 OpRef::PutMeta { name, value } => (&self.meta, name, Some(value)),
                 OpRef::DeleteMeta { name } => (&self.meta, name, None),
-                OpRef::DeletePrefix { .. } => return None,
+                OpRef::DeleteRange(_) => return None,
             };
+            // Values fit fjall's 32-bit length: the store refuses longer ones.
             match value {
-                Some(value) => match checked_value(value) {
-                    Ok(value) => batch.insert(keyspace, key, value),
-                    Err(error) => return Some(Err(error)),
-                },
+                Some(value) => batch.insert(keyspace, key, value),
                 None => batch.remove(keyspace, key),
             }
         }
@@ -193,6 +172,9 @@ impl FjallEngine {
 impl RawEngine for FjallEngine {
     const NAME: &'static str = "fjall";
     const ENGINE_FILES: &'static [&'static str] = &[DATABASE_DIR];
+    const IS_DURABLE: bool = true;
+    // Every batch is written to the OS before the commit returns.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let path = dir.join(DATABASE_DIR);
@@ -220,16 +202,18 @@ impl RawEngine for FjallEngine {
         for op in commit.ops() {
             match op {
                 OpRef::Put { key, value } => {
-                    data.insert(UserKey::from(key), Some(checked_value(value)?));
+                    data.insert(UserKey::from(key), Some(value));
                 }
                 OpRef::Delete { key } => {
                     data.insert(UserKey::from(key), None);
                 }
-                OpRef::DeletePrefix { prefix, exclude } => {
-                    self.delete_prefix(&mut data, prefix, exclude)?;
+                OpRef::DeleteRange(ranges) => {
+                    for range in ranges.iter() {
+                        self.delete_range(&mut data, range)?;
+                    }
                 }
                 OpRef::PutMeta { name, value } => {
-                    meta.insert(UserKey::from(name), Some(checked_value(value)?));
+                    meta.insert(UserKey::from(name), Some(value));
                 }
                 OpRef::DeleteMeta { name } => {
                     meta.insert(UserKey::from(name), None);
@@ -270,17 +254,6 @@ impl RawEngine for FjallEngine {
         self.read_one(&self.meta, name)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        self.db
-            .snapshot()
-            .prefix(&self.data, prefix)
-            .map(|entry| {
-                let (key, value) = entry.into_inner().map_err(map_error)?;
-                Ok((Bytes::copy_from_slice(&key), Bytes::copy_from_slice(&value)))
-            })
-            .collect()
-    }
-
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
         read(&FjallView {
             snapshot: self.db.snapshot(),
@@ -295,15 +268,53 @@ struct FjallView<'a> {
     engine: &'a FjallEngine,
 }
 
-impl ReadView for FjallView<'_> {
-    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let keyspace = match namespace {
+impl FjallView<'_> {
+    fn keyspace(&self, namespace: Namespace) -> &Keyspace {
+        match namespace {
             Namespace::Data => &self.engine.data,
             Namespace::Meta => &self.engine.meta,
-        };
-        for entry in self.snapshot.iter(keyspace) {
+        }
+    }
+}
+
+impl ReadView for FjallView<'_> {
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
+        let value = self
+            .snapshot
+            .get(self.keyspace(namespace), key)
+            .map_err(map_error)?;
+        Ok(value.map(|value| Bytes::copy_from_slice(&value)))
+    }
+
+    fn scan(
+        &self,
+        namespace: Namespace,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<()> {
+        let entries = self
+            .snapshot
+            .range::<&[u8], _>(self.keyspace(namespace), range.bounds());
+        let mut visit_one = |entry: fjall::Guard| {
             let (key, value) = entry.into_inner().map_err(map_error)?;
-            visit(&key, &value)?;
+            visit(&key, &value)
+        };
+        match direction {
+            Direction::Forward => {
+                for entry in entries {
+                    if visit_one(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for entry in entries.rev() {
+                    if visit_one(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -314,18 +325,6 @@ fn persist_mode(durability: Durability) -> PersistMode {
     match durability {
         Durability::Durable => PersistMode::SyncAll,
         Durability::Buffered => PersistMode::Buffer,
-    }
-}
-
-/// A value fjall accepts; fjall asserts on anything longer.
-fn checked_value(value: &[u8]) -> Result<&[u8]> {
-    if u64::try_from(value.len()).is_ok_and(|len| len <= MAX_VALUE_LEN) {
-        Ok(value)
-    } else {
-        Err(Error::invalid_argument(format!(
-            "fjall values are at most {MAX_VALUE_LEN} bytes long; got {} bytes",
-            value.len()
-        )))
     }
 }
 

@@ -43,23 +43,6 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 #[test]
-fn reopen_keeps_data_meta_and_the_applied_index() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    {
-        let store = open(dir.path(), SyncMode::Sync)?;
-        let mut batch = WriteBatch::new();
-        batch.put("user/1", "alice").put_meta("schema", "v2");
-        store.apply(&batch, Some(7))?;
-        store.close()?;
-    }
-    let store = open(dir.path(), SyncMode::Sync)?;
-    assert_eq!(store.get(b"user/1")?, Some(Bytes::from("alice")));
-    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
-    assert_eq!(store.applied_index()?, Some(7));
-    Ok(())
-}
-
-#[test]
 fn the_fjall_database_lives_beside_the_store_marker() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path(), SyncMode::Sync)?;
@@ -67,47 +50,6 @@ fn the_fjall_database_lives_beside_the_store_marker() -> TestResult {
     let database_path = store.with_raw(|raw| raw.database_path().to_owned());
     assert_eq!(database_path, dir.path().join("fjall"));
     assert!(database_path.join("version").is_file());
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_removes_committed_keys_and_keys_put_earlier_in_the_same_commit() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &["a/1", "a/2", "a/3", "ab", "b/1"])?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put("a/earlier", "x")
-        .delete("a/2")
-        .delete_prefix("a/", None)
-        .put("a/later", "y");
-    store.write(&batch)?;
-
-    assert_eq!(keys(&store, "a/")?, ["a/later"]);
-    assert_eq!(keys(&store, "")?, ["a/later", "ab", "b/1"]);
-    assert_eq!(store.get(b"a/earlier")?, None);
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_with_exclude_keeps_every_excluded_key_and_no_other() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &["t/1", "t/keep/1", "t/keep/2", "t/kee", "u/1"])?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put("t/keep/earlier", "x")
-        .put("t/earlier", "x")
-        .delete_prefix("t/", Some(Bytes::from("t/keep/")))
-        .put("t/later", "y");
-    store.write(&batch)?;
-
-    assert_eq!(
-        keys(&store, "")?,
-        ["t/keep/1", "t/keep/2", "t/keep/earlier", "t/later", "u/1"]
-    );
     Ok(())
 }
 
@@ -146,44 +88,6 @@ fn delete_prefix_of_a_large_range_removes_every_key() -> TestResult {
     let left = keys(&store, "big/")?;
     assert_eq!(left.len(), 10);
     assert!(left.iter().all(|key| key.starts_with("big/0499")));
-    Ok(())
-}
-
-#[test]
-fn delete_everything_keeps_meta_keys_and_the_applied_index() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch.put("k", "v").put_meta("m", "kept");
-    store.apply(&batch, Some(3))?;
-
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix("", None);
-    store.apply(&batch, Some(4))?;
-
-    assert_eq!(store.scan_prefix(b"")?, []);
-    assert_eq!(store.get_meta(b"m")?, Some(Bytes::from("kept")));
-    assert_eq!(store.applied_index()?, Some(4));
-    Ok(())
-}
-
-#[test]
-fn scans_never_return_meta_keys() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch
-        .put("d", "data")
-        .put_meta("d2", "meta")
-        .put_meta("m", "meta");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(
-        store.scan_prefix(b"")?,
-        [(Bytes::from("d"), Bytes::from("data"))]
-    );
-    assert_eq!(store.get(b"m")?, None);
-    assert_eq!(store.get_meta(b"d")?, None);
     Ok(())
 }
 
@@ -405,34 +309,5 @@ fn a_checkpoint_with_nothing_new_to_write_still_succeeds() -> TestResult {
     batch.delete_prefix("nothing/", None);
     store.write(&batch)?;
     assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
-    Ok(())
-}
-
-#[test]
-fn a_reader_never_sees_half_a_commit() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::NoSync)?;
-    std::thread::scope(|scope| -> TestResult {
-        let writer = scope.spawn(|| -> engine_api::Result<()> {
-            for index in 1..=300u64 {
-                let mut batch = WriteBatch::new();
-                batch
-                    .put("pair/a", index.to_string())
-                    .put("pair/b", index.to_string());
-                store.apply(&batch, Some(index))?;
-            }
-            Ok(())
-        });
-        while !writer.is_finished() {
-            let pair = store.scan_prefix(b"pair/")?;
-            if let [(_, a), (_, b)] = pair.as_slice() {
-                assert_eq!(a, b, "a scan saw part of a commit");
-            }
-        }
-        writer
-            .join()
-            .map_err(|_| "the writer thread panicked")?
-            .map_err(Into::into)
-    })?;
     Ok(())
 }

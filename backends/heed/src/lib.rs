@@ -45,6 +45,14 @@
 //! rejects the commit with [`Error::InvalidArgument`]. Reads may run on any thread: the
 //! environment does not use thread-local reader slots (`MDB_NOTLS`).
 //!
+//! # Reads and range deletes
+//!
+//! A range scan walks `Database::range` (or `rev_range` for a reverse scan) inside one
+//! read transaction, which is one consistent view: LMDB's MVCC keeps its pages while it
+//! is open, and the writer is not blocked. A range delete (from `delete_range`, or
+//! `delete_prefix` as one or two ranges) is `Database::delete_range` in the commit's
+//! write transaction, and `Database::clear` when the range holds every key.
+//!
 //! # Damaged files
 //!
 //! A `data.mdb` whose meta pages are not LMDB's (garbage, or cut shorter than two pages)
@@ -62,15 +70,13 @@
 
 #![allow(unsafe_code)]
 
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
-use engine_api::prefix_successor;
 use engine_api::{
-    Commit, Config, Durability, EntryVisitor, Error, Namespace, OpRef, RawEngine, ReadView, Result,
-    SyncMode,
+    Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
+    Result, ScanVisitor, SyncMode,
 };
 use heed::types::Bytes as Raw;
 use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
@@ -128,8 +134,10 @@ impl HeedEngine {
                 OpRef::Delete { key } => {
                     self.data.delete(&mut txn, key)?;
                 }
-                OpRef::DeletePrefix { prefix, exclude } => {
-                    delete_prefix(self.data, &mut txn, prefix, exclude)?
+                OpRef::DeleteRange(ranges) => {
+                    for range in ranges.iter() {
+                        delete_range(self.data, &mut txn, range)?;
+                    }
                 }
                 OpRef::PutMeta { name, value } => self.meta.put(&mut txn, name, value)?,
                 OpRef::DeleteMeta { name } => {
@@ -178,6 +186,9 @@ impl HeedEngine {
 impl RawEngine for HeedEngine {
     const NAME: &'static str = "heed";
     const ENGINE_FILES: &'static [&'static str] = &["data.mdb"];
+    const IS_DURABLE: bool = true;
+    // Every commit reaches the OS page cache before it returns.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
     fn open(dir: &Path, config: &Config) -> Result<Self> {
         let map_size = config
@@ -258,20 +269,6 @@ impl RawEngine for HeedEngine {
         self.read(|txn| Ok(self.meta.get(txn, name)?.map(Bytes::copy_from_slice)))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        let end = prefix_successor(prefix);
-        self.read(|txn| {
-            self.data
-                .range(txn, &key_range(prefix, end.as_deref()))?
-                .map(|entry| {
-                    entry.map(|(key, value)| {
-                        (Bytes::copy_from_slice(key), Bytes::copy_from_slice(value))
-                    })
-                })
-                .collect()
-        })
-    }
-
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
         // The map lock's read side is held with the transaction, as for every read: a
         // commit that must grow the map waits for the view to end.
@@ -292,56 +289,61 @@ struct HeedView<'t> {
     meta: Db,
 }
 
-impl ReadView for HeedView<'_> {
-    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let db = match namespace {
+impl HeedView<'_> {
+    fn db(&self, namespace: Namespace) -> Db {
+        match namespace {
             Namespace::Data => self.data,
             Namespace::Meta => self.meta,
-        };
-        for entry in db.iter(self.txn).map_err(map_error)? {
+        }
+    }
+}
+
+impl ReadView for HeedView<'_> {
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
+        let value = self.db(namespace).get(self.txn, key).map_err(map_error)?;
+        Ok(value.map(Bytes::copy_from_slice))
+    }
+
+    fn scan(
+        &self,
+        namespace: Namespace,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<()> {
+        let db = self.db(namespace);
+        let bounds = range.bounds();
+        let mut visit_one = |entry: heed::Result<(&[u8], &[u8])>| {
             let (key, value) = entry.map_err(map_error)?;
-            visit(key, value)?;
+            visit(key, value)
+        };
+        match direction {
+            Direction::Forward => {
+                for entry in db.range(self.txn, &bounds).map_err(map_error)? {
+                    if visit_one(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for entry in db.rev_range(self.txn, &bounds).map_err(map_error)? {
+                    if visit_one(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// `[start, end)`, unbounded above when `end` is `None`. An empty `start` is unbounded
-/// below: LMDB rejects a zero-length key even as a cursor position.
-fn key_range<'a>(start: &'a [u8], end: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
-    let start = if start.is_empty() {
-        Bound::Unbounded
+/// Removes the keys of `range`: the whole tree's pages at once when it holds every key.
+fn delete_range(db: Db, txn: &mut RwTxn<'_>, range: &KeyRange) -> heed::Result<()> {
+    if range.is_full() {
+        db.clear(txn)
     } else {
-        Bound::Included(start)
-    };
-    (start, end.map_or(Bound::Unbounded, Bound::Excluded))
-}
-
-fn delete_prefix(
-    db: Db,
-    txn: &mut RwTxn<'_>,
-    prefix: &[u8],
-    exclude: Option<&[u8]>,
-) -> heed::Result<()> {
-    let end = prefix_successor(prefix);
-    match exclude {
-        // Every key under `prefix` is excluded.
-        Some(exclude) if prefix.starts_with(exclude) => {}
-        // The excluded keys sit inside the deleted range: delete on both sides of them.
-        Some(exclude) if exclude.starts_with(prefix) => {
-            db.delete_range(txn, &key_range(prefix, Some(exclude)))?;
-            if let Some(after) = prefix_successor(exclude) {
-                db.delete_range(txn, &key_range(&after, end.as_deref()))?;
-            }
-        }
-        // Everything: dropping the tree's pages beats deleting key by key.
-        None if prefix.is_empty() => db.clear(txn)?,
-        // Neither prefix contains the other, so no key starts with both.
-        _ => {
-            db.delete_range(txn, &key_range(prefix, end.as_deref()))?;
-        }
+        db.delete_range(txn, &range.bounds()).map(drop)
     }
-    Ok(())
 }
 
 fn map_error(error: heed::Error) -> Error {
@@ -376,34 +378,12 @@ mod tests {
         HeedStore::open(dir.path(), &Config::new(mode))
     }
 
-    fn keys(pairs: &[(Bytes, Bytes)]) -> Vec<&[u8]> {
-        pairs.iter().map(|(key, _)| key.as_ref()).collect()
-    }
-
     fn write(store: &HeedStore, keys: &[&[u8]]) -> Result<()> {
         let mut batch = WriteBatch::new();
         for key in keys {
             batch.put(Bytes::copy_from_slice(key), "v");
         }
         store.write(&batch)
-    }
-
-    #[test]
-    fn committed_data_survives_close_and_reopen_in_both_sync_modes() -> TestResult {
-        for mode in [SyncMode::Sync, SyncMode::NoSync] {
-            let dir = tempfile::tempdir()?;
-            let store = open(&dir, mode)?;
-            let mut batch = WriteBatch::new();
-            batch.put("k", "v").put_meta("m", "1");
-            store.apply(&batch, Some(7))?;
-            store.close()?;
-
-            let store = open(&dir, mode)?;
-            assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
-            assert_eq!(store.get_meta(b"m")?, Some(Bytes::from("1")));
-            assert_eq!(store.applied_index()?, Some(7));
-        }
-        Ok(())
     }
 
     #[test]
@@ -415,172 +395,6 @@ mod tests {
 
         let store = open(&dir, SyncMode::NoSync)?;
         assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
-        Ok(())
-    }
-
-    #[test]
-    fn delete_prefix_removes_only_the_keys_under_the_prefix() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        write(&store, &[b"user", b"user/1", b"user/2", b"user0", b"usez"])?;
-
-        let mut batch = WriteBatch::new();
-        batch.delete_prefix("user/", None);
-        store.write(&batch)?;
-
-        let left = store.scan_prefix(b"")?;
-        assert_eq!(keys(&left), [&b"user"[..], b"user0", b"usez"]);
-        Ok(())
-    }
-
-    #[test]
-    fn delete_prefix_keeps_the_keys_under_the_exclude_prefix() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        write(
-            &store,
-            &[
-                b"other",
-                b"user/1",
-                b"user/kee",
-                b"user/keep",
-                b"user/keep/1",
-                b"user/keep/2",
-                b"user/z",
-            ],
-        )?;
-
-        let mut batch = WriteBatch::new();
-        batch.delete_prefix("user/", Some(Bytes::from("user/keep/")));
-        store.write(&batch)?;
-
-        let left = store.scan_prefix(b"")?;
-        assert_eq!(keys(&left), [&b"other"[..], b"user/keep/1", b"user/keep/2"]);
-        Ok(())
-    }
-
-    #[test]
-    fn an_exclude_prefix_containing_the_prefix_keeps_every_key() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        write(&store, &[b"user/1", b"user/2"])?;
-
-        let mut batch = WriteBatch::new();
-        batch.delete_prefix("user/1", Some(Bytes::from("user/")));
-        store.write(&batch)?;
-
-        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"user/1"[..], b"user/2"]);
-        Ok(())
-    }
-
-    #[test]
-    fn an_exclude_prefix_outside_the_prefix_changes_nothing() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        write(&store, &[b"a/1", b"a/2", b"b/1"])?;
-
-        let mut batch = WriteBatch::new();
-        batch.delete_prefix("a/", Some(Bytes::from("b/")));
-        store.write(&batch)?;
-
-        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"b/1"[..]]);
-        Ok(())
-    }
-
-    #[test]
-    fn delete_prefix_sees_earlier_puts_of_its_commit_and_spares_later_ones() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-
-        let mut batch = WriteBatch::new();
-        batch
-            .put("p/early", "1")
-            .put("p/keep/early", "1")
-            .delete_prefix("p/", Some(Bytes::from("p/keep/")))
-            .put("p/late", "2");
-        store.write(&batch)?;
-
-        assert_eq!(
-            keys(&store.scan_prefix(b"p/")?),
-            [&b"p/keep/early"[..], b"p/late"]
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn prefixes_of_ff_bytes_reach_the_end_of_the_key_space() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        write(
-            &store,
-            &[&[0xFE], &[0xFF], &[0xFF, 0xFF], &[0xFF, 0xFF, 0x01]],
-        )?;
-
-        assert_eq!(
-            keys(&store.scan_prefix(&[0xFF, 0xFF])?),
-            [&[0xFF, 0xFF][..], &[0xFF, 0xFF, 0x01]]
-        );
-
-        let mut batch = WriteBatch::new();
-        batch.delete_prefix(vec![0xFF], Some(Bytes::from_static(&[0xFF, 0xFF, 0x01])));
-        store.write(&batch)?;
-
-        assert_eq!(
-            keys(&store.scan_prefix(b"")?),
-            [&[0xFE][..], &[0xFF, 0xFF, 0x01]]
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn deleting_the_empty_prefix_empties_data_and_keeps_meta_and_later_puts() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        let mut batch = WriteBatch::new();
-        batch.put("a", "1").put("b", "2").put_meta("schema", "v2");
-        store.apply(&batch, Some(3))?;
-
-        let mut batch = WriteBatch::new();
-        batch.put("c", "3").delete_prefix("", None).put("d", "4");
-        store.write(&batch)?;
-
-        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"d"[..]]);
-        assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
-        assert_eq!(store.applied_index()?, Some(3));
-        Ok(())
-    }
-
-    #[test]
-    fn scans_are_ascending_and_never_return_meta_keys() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        let mut batch = WriteBatch::new();
-        batch
-            .put("b", "2")
-            .put("a", "1")
-            .put_meta("a-meta", "m")
-            .put_meta("c", "m");
-        store.apply(&batch, Some(1))?;
-
-        assert_eq!(keys(&store.scan_prefix(b"")?), [&b"a"[..], b"b"]);
-        assert_eq!(store.get(b"c")?, None);
-        Ok(())
-    }
-
-    #[test]
-    fn a_key_longer_than_lmdb_allows_is_an_invalid_argument() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = open(&dir, SyncMode::Sync)?;
-        let mut batch = WriteBatch::new();
-        batch.put("fine", "1").put(vec![b'k'; 512], "v");
-        assert!(matches!(
-            store.write(&batch),
-            Err(Error::InvalidArgument(_))
-        ));
-
-        // The whole commit was rejected and the store still works.
-        assert_eq!(store.get(b"fine")?, None);
-        write(&store, &[&[b'k'; 511]])?;
         Ok(())
     }
 

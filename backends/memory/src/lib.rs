@@ -10,8 +10,12 @@
 //! its path so that a directory that was removed and made again starts empty, as a
 //! restore's discarded generation must.
 //!
-//! Its read view (for snapshot export) is a copy of both maps, which costs memory in
-//! proportion to the store: the other engines stream from a read transaction instead.
+//! Its read view is a shared, copy-on-write handle on both maps (`Arc`): taking one
+//! costs nothing and never blocks a commit, but a commit made while a view is held
+//! copies the maps first, which costs memory and time in proportion to the store. The
+//! other engines read from a read transaction or snapshot instead.
+//!
+//! A range delete removes the keys of `BTreeMap::range`.
 //!
 //! | | |
 //! |---|---|
@@ -29,8 +33,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, EntryVisitor, Namespace, OpRef, RawEngine, ReadView, Result,
-    deleted_by_prefix,
+    Commit, Config, Direction, Durability, KeyRange, Namespace, OpRef, RawEngine, ReadView, Result,
+    ScanVisitor,
 };
 
 /// The file that ties a directory to its contents in the registry.
@@ -45,7 +49,9 @@ struct Namespaces {
     meta: BTreeMap<Bytes, Bytes>,
 }
 
-type Shared = Arc<RwLock<Namespaces>>;
+/// The current state; a view holds a clone of the inner `Arc`, so a commit copies the
+/// maps only while a view is held.
+type Shared = Arc<RwLock<Arc<Namespaces>>>;
 
 static REGISTRY: LazyLock<Mutex<HashMap<String, Shared>>> = LazyLock::new(Default::default);
 
@@ -56,16 +62,20 @@ pub struct MemoryEngine {
 }
 
 impl MemoryEngine {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Namespaces> {
+    /// The current state, shared with the engine until the next commit.
+    fn current(&self) -> Arc<Namespaces> {
         // A commit cannot panic halfway through its ops, so a poisoned lock still
         // guards a consistent state.
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
+        Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 impl RawEngine for MemoryEngine {
     const NAME: &'static str = "memory";
     const ENGINE_FILES: &'static [&'static str] = &[ID_FILE];
+    const IS_DURABLE: bool = false;
+    // The process held everything.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = false;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let key = directory_id(dir)?;
@@ -78,7 +88,7 @@ impl RawEngine for MemoryEngine {
         // No op can fail once the store has validated the batch, and readers wait for
         // the write lock, so applying in place is atomic.
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let Namespaces { data, meta } = &mut *state;
+        let Namespaces { data, meta } = Arc::make_mut(&mut *state);
         for op in commit.ops() {
             match op {
                 OpRef::Put { key, value } => {
@@ -87,8 +97,16 @@ impl RawEngine for MemoryEngine {
                 OpRef::Delete { key } => {
                     data.remove(key);
                 }
-                OpRef::DeletePrefix { prefix, exclude } => {
-                    data.retain(|key, _| !deleted_by_prefix(key, prefix, exclude));
+                OpRef::DeleteRange(ranges) => {
+                    for range in ranges.iter() {
+                        let doomed: Vec<Bytes> = data
+                            .range::<[u8], _>(range.bounds())
+                            .map(|(key, _)| key.clone())
+                            .collect();
+                        for key in doomed {
+                            data.remove(&key);
+                        }
+                    }
                 }
                 OpRef::PutMeta { name, value } => {
                     meta.insert(Bytes::copy_from_slice(name), Bytes::copy_from_slice(value));
@@ -106,39 +124,53 @@ impl RawEngine for MemoryEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self.read().data.get(key).cloned())
+        self.current().get(Namespace::Data, key)
     }
 
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self.read().meta.get(name).cloned())
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        Ok(self
-            .read()
-            .data
-            .range::<[u8], _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect())
+        self.current().get(Namespace::Meta, name)
     }
 
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
-        let copy = self.read().clone();
-        read(&copy)
+        read(&*self.current())
+    }
+}
+
+impl Namespaces {
+    fn map(&self, namespace: Namespace) -> &BTreeMap<Bytes, Bytes> {
+        match namespace {
+            Namespace::Data => &self.data,
+            Namespace::Meta => &self.meta,
+        }
     }
 }
 
 impl ReadView for Namespaces {
-    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let map = match namespace {
-            Namespace::Data => &self.data,
-            Namespace::Meta => &self.meta,
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
+        Ok(self.map(namespace).get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        namespace: Namespace,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<()> {
+        let entries = self.map(namespace).range::<[u8], _>(range.bounds());
+        let mut visit = |(key, value): (&Bytes, &Bytes)| match visit(key, value) {
+            Ok(std::ops::ControlFlow::Continue(())) => std::ops::ControlFlow::Continue(()),
+            Ok(std::ops::ControlFlow::Break(())) => std::ops::ControlFlow::Break(Ok(())),
+            Err(error) => std::ops::ControlFlow::Break(Err(error)),
         };
-        map.iter().try_for_each(|(key, value)| visit(key, value))
+        let flow = match direction {
+            Direction::Forward => entries.into_iter().try_for_each(&mut visit),
+            Direction::Reverse => entries.rev().try_for_each(&mut visit),
+        };
+        match flow {
+            std::ops::ControlFlow::Continue(()) => Ok(()),
+            std::ops::ControlFlow::Break(result) => result,
+        }
     }
 }
 

@@ -16,18 +16,19 @@
 //! | checkpoint | one `Immediate` write transaction: it writes out every earlier `None` commit's pages and publishes a root that includes them, then `fsync`s. [`RawEngine::sync`] commits an empty `Immediate` transaction, which redb does not short-circuit |
 //! | after kill -9 in NoSync | **lost** back to the last durable commit, atomically: the file's commit slot still names that commit, so data and the applied index stay in agreement |
 //!
-//! # Delete-prefix
+//! # Range deletes
 //!
-//! `Table::retain_in` over `[prefix, prefix_successor(prefix))` (unbounded above when the
-//! prefix has no successor), keeping the keys under `exclude`. It runs inside the
-//! commit's write transaction, so it sees the puts made earlier in the same commit and
-//! a later put survives it.
+//! A range delete (from `delete_range`, or `delete_prefix` as one or two ranges) is
+//! `Table::retain_in` over the range, keeping nothing. It runs inside the commit's write
+//! transaction, so it sees the puts made earlier in the same commit and a later put
+//! survives it.
 //!
 //! # Reads
 //!
 //! Every read opens a redb read transaction, a snapshot of the last commit that
-//! returned (durable or not): a prefix scan is one consistent view, and readers do not
-//! block the writer. `scan_prefix` returns a `Vec`.
+//! returned (durable or not): a range scan walks `Table::range` (reversed for a reverse
+//! scan) inside one transaction, so it is one consistent view, and readers do not block
+//! the writer.
 //!
 //! # Close
 //!
@@ -53,15 +54,14 @@
 //! into [`Error::Corruption`]; the price is a walk over every page at open, which redb
 //! also does after any unclean shutdown.
 
-use std::ops::Bound;
 use std::path::Path;
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, EntryVisitor, Error, Namespace, OpRef, RawEngine, ReadView, Result,
-    deleted_by_prefix, prefix_successor,
+    Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
+    Result, ScanVisitor,
 };
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, Table, TableDefinition};
 
 /// The redb engine's store type.
 pub type RedbStore = engine_api::Store<RedbEngine>;
@@ -103,28 +103,9 @@ impl RedbEngine {
         txn.commit().map_err(map_error)
     }
 
-    fn read_one(
-        &self,
-        table: TableDefinition<'static, &[u8], &[u8]>,
-        key: &[u8],
-    ) -> Result<Option<Bytes>> {
-        let txn = self.db.begin_read().map_err(map_error)?;
-        let table = txn.open_table(table).map_err(map_error)?;
-        let value = table.get(key).map_err(map_error)?;
-        Ok(value.map(|value| Bytes::copy_from_slice(value.value())))
+    fn read_one(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
+        RedbView(self.db.begin_read().map_err(map_error)?).get(namespace, key)
     }
-}
-
-/// The keys starting with `prefix`, given its [`prefix_successor`].
-fn prefix_range<'a>(
-    prefix: &'a [u8],
-    successor: &'a Option<Vec<u8>>,
-) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
-    let upper = match successor {
-        Some(end) => Bound::Excluded(end.as_slice()),
-        None => Bound::Unbounded,
-    };
-    (Bound::Included(prefix), upper)
 }
 
 fn apply_op(
@@ -139,12 +120,11 @@ fn apply_op(
         OpRef::Delete { key } => {
             data.remove(key).map_err(map_error)?;
         }
-        OpRef::DeletePrefix { prefix, exclude } => {
-            let successor = prefix_successor(prefix);
-            data.retain_in::<&[u8], _>(prefix_range(prefix, &successor), |key, _| {
-                !deleted_by_prefix(key, prefix, exclude)
-            })
-            .map_err(map_error)?;
+        OpRef::DeleteRange(ranges) => {
+            for range in ranges.iter() {
+                data.retain_in::<&[u8], _>(range.bounds(), |_, _| false)
+                    .map_err(map_error)?;
+            }
         }
         OpRef::PutMeta { name, value } => {
             meta.insert(name, value).map_err(map_error)?;
@@ -159,6 +139,9 @@ fn apply_op(
 impl RawEngine for RedbEngine {
     const NAME: &'static str = "redb";
     const ENGINE_FILES: &'static [&'static str] = &[DATABASE_FILE];
+    const IS_DURABLE: bool = true;
+    // `Durability::None` commits stay in redb's buffers; a kill rolls back to the last durable commit.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = false;
 
     fn open(dir: &Path, config: &Config) -> Result<Self> {
         let db = Database::builder()
@@ -190,28 +173,11 @@ impl RawEngine for RedbEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        self.read_one(DATA, key)
+        self.read_one(Namespace::Data, key)
     }
 
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
-        self.read_one(META, name)
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        let txn = self.db.begin_read().map_err(map_error)?;
-        let table = txn.open_table(DATA).map_err(map_error)?;
-        let successor = prefix_successor(prefix);
-        table
-            .range::<&[u8]>(prefix_range(prefix, &successor))
-            .map_err(map_error)?
-            .map(|entry| {
-                let (key, value) = entry.map_err(map_error)?;
-                Ok((
-                    Bytes::copy_from_slice(key.value()),
-                    Bytes::copy_from_slice(value.value()),
-                ))
-            })
-            .collect()
+        self.read_one(Namespace::Meta, name)
     }
 
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
@@ -223,16 +189,49 @@ impl RawEngine for RedbEngine {
 /// A read transaction: redb's MVCC keeps its pages while it is open.
 struct RedbView(ReadTransaction);
 
+fn table_of(namespace: Namespace) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    match namespace {
+        Namespace::Data => DATA,
+        Namespace::Meta => META,
+    }
+}
+
 impl ReadView for RedbView {
-    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let table = match namespace {
-            Namespace::Data => DATA,
-            Namespace::Meta => META,
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
+        let table = self.0.open_table(table_of(namespace)).map_err(map_error)?;
+        let value = table.get(key).map_err(map_error)?;
+        Ok(value.map(|value| Bytes::copy_from_slice(value.value())))
+    }
+
+    fn scan(
+        &self,
+        namespace: Namespace,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<()> {
+        let table = self.0.open_table(table_of(namespace)).map_err(map_error)?;
+        let entries = table.range::<&[u8]>(range.bounds()).map_err(map_error)?;
+        let mut visit_one = |entry: std::result::Result<_, redb::StorageError>| {
+            let (key, value): (redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>) =
+                entry.map_err(map_error)?;
+            visit(key.value(), value.value())
         };
-        let table = self.0.open_table(table).map_err(map_error)?;
-        for entry in table.iter().map_err(map_error)? {
-            let (key, value) = entry.map_err(map_error)?;
-            visit(key.value(), value.value())?;
+        match direction {
+            Direction::Forward => {
+                for entry in entries {
+                    if visit_one(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for entry in entries.rev() {
+                    if visit_one(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
         }
         Ok(())
     }

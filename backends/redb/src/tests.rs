@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use engine_api::{APPLIED_INDEX_KEY, Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+use engine_api::{Bytes, Config, Engine, Error, SyncMode, WriteBatch};
 
 use crate::{DATABASE_FILE, RedbStore};
 
@@ -55,23 +55,6 @@ fn open_with_file(
 }
 
 #[test]
-fn reopen_keeps_data_meta_and_the_applied_index() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    {
-        let store = open(dir.path(), SyncMode::Sync)?;
-        let mut batch = WriteBatch::new();
-        batch.put("user/1", "alice").put_meta("schema", "v2");
-        store.apply(&batch, Some(7))?;
-        store.close()?;
-    }
-    let store = open(dir.path(), SyncMode::Sync)?;
-    assert_eq!(store.get(b"user/1")?, Some(Bytes::from("alice")));
-    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
-    assert_eq!(store.applied_index()?, Some(7));
-    Ok(())
-}
-
-#[test]
 fn the_redb_file_lives_beside_the_store_marker() -> TestResult {
     let dir = tempfile::tempdir()?;
     let _store = open(dir.path(), SyncMode::Sync)?;
@@ -88,160 +71,6 @@ fn a_fresh_store_reads_as_empty_without_errors() -> TestResult {
     assert_eq!(store.get_meta(b"anything")?, None);
     assert_eq!(store.applied_index()?, None);
     assert!(store.scan_prefix(b"")?.is_empty());
-    Ok(())
-}
-
-#[test]
-fn scan_prefix_is_ascending_and_stops_at_the_end_of_the_prefix() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &["b", "a/2", "ab", "a/10", "a", "a/1", "`"])?;
-    assert_eq!(keys(&store, b"a/")?, ["a/1", "a/10", "a/2"]);
-    assert_eq!(keys(&store, b"a")?, ["a", "a/1", "a/10", "a/2", "ab"]);
-    assert_eq!(
-        keys(&store, b"")?,
-        ["`", "a", "a/1", "a/10", "a/2", "ab", "b"]
-    );
-    assert_eq!(keys(&store, b"c")?, Vec::<String>::new());
-    Ok(())
-}
-
-#[test]
-fn scan_prefix_of_ff_bytes_reaches_the_end_of_the_key_space() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch
-        .put(vec![0xFE], "below")
-        .put(vec![0xFF], "ff")
-        .put(vec![0xFF, 0xFF, 0x01], "deep");
-    store.write(&batch)?;
-    let found: Vec<Bytes> = store
-        .scan_prefix(&[0xFF])?
-        .into_iter()
-        .map(|(key, _)| key)
-        .collect();
-    assert_eq!(
-        found,
-        [
-            Bytes::from_static(&[0xFF]),
-            Bytes::from_static(&[0xFF, 0xFF, 0x01])
-        ]
-    );
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_removes_committed_keys_and_keys_put_earlier_in_the_same_commit() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &["a/1", "a/2", "ab", "b/1"])?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put("a/earlier", "x")
-        .delete_prefix("a/", None)
-        .put("a/later", "y");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(keys(&store, b"")?, ["a/later", "ab", "b/1"]);
-    assert_eq!(store.get(b"a/later")?, Some(Bytes::from("y")));
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_with_exclude_keeps_the_excluded_keys_committed_or_not() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &["t/1", "t/keep/1", "t/keepsake", "u/1"])?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put("t/keep/earlier", "x")
-        .put("t/earlier", "x")
-        .delete_prefix("t/", Some(Bytes::from("t/keep/")))
-        .put("t/later", "y");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(
-        keys(&store, b"")?,
-        ["t/keep/1", "t/keep/earlier", "t/later", "u/1"]
-    );
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_of_ff_bytes_is_unbounded_above() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch
-        .put(vec![0xFE, 0xFF], "kept")
-        .put(vec![0xFF], "gone")
-        .put(vec![0xFF, 0xFF, 0xFF], "gone too");
-    store.write(&batch)?;
-
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix(vec![0xFF], None);
-    store.write(&batch)?;
-
-    let left: Vec<Bytes> = store
-        .scan_prefix(b"")?
-        .into_iter()
-        .map(|(key, _)| key)
-        .collect();
-    assert_eq!(left, [Bytes::from_static(&[0xFE, 0xFF])]);
-    Ok(())
-}
-
-#[test]
-fn deleting_everything_keeps_the_meta_namespace() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch.put("k", "v").put_meta("schema", "v2");
-    store.apply(&batch, Some(3))?;
-
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix("", None);
-    store.apply(&batch, Some(4))?;
-
-    assert!(store.scan_prefix(b"")?.is_empty());
-    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
-    assert_eq!(store.applied_index()?, Some(4));
-    Ok(())
-}
-
-#[test]
-fn data_and_meta_keys_of_the_same_name_are_separate() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch.put("shared", "data").put_meta("shared", "meta");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(store.get(b"shared")?, Some(Bytes::from("data")));
-    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
-    assert_eq!(store.get(APPLIED_INDEX_KEY)?, None);
-    assert_eq!(keys(&store, b"")?, ["shared"]);
-    assert_eq!(keys(&store, b"_meta")?, Vec::<String>::new());
-
-    let mut batch = WriteBatch::new();
-    batch.delete("shared");
-    store.write(&batch)?;
-    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
-    Ok(())
-}
-
-#[test]
-fn a_nosync_apply_is_visible_at_once() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::NoSync)?;
-    let mut batch = WriteBatch::new();
-    batch.put("k", "v");
-    store.apply(&batch, Some(1))?;
-    assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
-    assert_eq!(store.applied_index()?, Some(1));
     Ok(())
 }
 

@@ -20,14 +20,13 @@
 //! An empty `set_sync(true)` write is not short-circuited by RocksDB (it syncs the WAL
 //! like any other), so a durable commit with no ops still makes earlier commits durable.
 //!
-//! # Delete-prefix
+//! # Range deletes
 //!
-//! A `DeletePrefix` op becomes range tombstones in the same `WriteBatch`
-//! (`WriteBatch::delete_range_cf` on `data`): `[prefix, prefix_successor(prefix))`, or,
-//! when `exclude` lies inside the prefix, the two ranges on either side of
-//! `[exclude, prefix_successor(exclude))`; nothing when `exclude` covers the prefix. A
-//! prefix with no successor (empty or all `0xFF`) ends at [`END_OF_KEYS`], a key greater
-//! than every key a store can hold. A prefix longer than any key deletes nothing.
+//! A range delete (from `delete_range`, or `delete_prefix` as one or two ranges) becomes
+//! a range tombstone in the same `WriteBatch` (`WriteBatch::delete_range_cf` on `data`),
+//! which takes a half-open `[from, to)`: an included end `e` becomes `e` followed by a
+//! zero byte (the next key after `e`), an excluded start `s` likewise, and an unbounded
+//! end is [`END_OF_KEYS`], a key greater than every key a store can hold.
 //!
 //! Ops apply in order: RocksDB gives every op of a batch its own sequence number, and a
 //! range tombstone hides only the entries older than itself, so a put earlier in the
@@ -35,11 +34,12 @@
 //!
 //! # Reads
 //!
-//! Reads use RocksDB's implicit snapshot: a point read, and a whole prefix scan (one
-//! iterator bounded above by `ReadOptions::set_iterate_upper_bound`), see the state as of
-//! their start. RocksDB publishes a batch's sequence number only after the whole batch
-//! is in the memtables, so a reader never sees half a commit. `scan_prefix` returns a
-//! `Vec`.
+//! A point read uses RocksDB's implicit snapshot. A range scan takes an explicit
+//! snapshot (`DB::snapshot`) and walks one raw iterator on it, bounded by
+//! `ReadOptions::set_iterate_lower_bound` / `set_iterate_upper_bound` (the same
+//! half-open conversion as range deletes), from `seek_to_first` forwards or from
+//! `seek_to_last` backwards. RocksDB publishes a batch's sequence number only after the
+//! whole batch is in the memtables, so a reader never sees half a commit.
 //!
 //! # Close
 //!
@@ -79,12 +79,13 @@
 //! (RocksDB's C API drops the error of a `WriteBatch` put, which would silently leave the
 //! op out).
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Durability, EntryVisitor, Error, MAX_KEY_LEN, Namespace, OpRef, RawEngine,
-    ReadView, Result, prefix_successor,
+    Commit, Config, Direction, Durability, Error, KeyRange, MAX_KEY_LEN, Namespace, OpRef,
+    RawEngine, ReadView, Result, ScanVisitor,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, ErrorKind,
@@ -201,45 +202,34 @@ fn holds_data_files(path: &Path) -> Result<bool> {
     Ok(false)
 }
 
-/// Adds the range tombstones of `DeletePrefix { prefix, exclude }` to `batch`.
-fn delete_prefix(
-    batch: &mut WriteBatch,
-    data: &ColumnFamily,
-    prefix: &[u8],
-    exclude: Option<&[u8]>,
-) {
-    if prefix.len() > MAX_KEY_LEN {
-        // No key is that long; its range would also end before it starts.
-        return;
-    }
-    let end = prefix_successor(prefix);
-    let end = end.as_deref().unwrap_or(&END_OF_KEYS);
-    let mut delete_range = |from: &[u8], to: &[u8]| {
-        // RocksDB rejects a range whose end is below its start only when it applies the
-        // batch, after the WAL write; an empty range is skipped here instead.
-        if from < to {
-            batch.delete_range_cf(data, from, to);
-        }
+/// `range` as RocksDB's half-open `[from, to)`: see the crate docs.
+fn half_open(range: &KeyRange) -> (Vec<u8>, Vec<u8>) {
+    let after = |key: &[u8]| {
+        let mut next = Vec::with_capacity(key.len() + 1);
+        next.extend_from_slice(key);
+        next.push(0);
+        next
     };
-    match exclude {
-        // Every key under `prefix` is excluded.
-        Some(exclude) if prefix.starts_with(exclude) => {}
-        // The excluded keys sit inside the range: delete on both sides of them.
-        Some(exclude) if exclude.starts_with(prefix) => {
-            delete_range(prefix, exclude);
-            if let Some(after) = prefix_successor(exclude) {
-                delete_range(&after, end);
-            }
-        }
-        // Neither prefix contains the other, so no key starts with both.
-        _ => delete_range(prefix, end),
-    }
+    let from = match range.start() {
+        Bound::Included(key) => key.to_vec(),
+        Bound::Excluded(key) => after(key),
+        Bound::Unbounded => Vec::new(),
+    };
+    let to = match range.end() {
+        Bound::Included(key) => after(key),
+        Bound::Excluded(key) => key.to_vec(),
+        Bound::Unbounded => END_OF_KEYS.to_vec(),
+    };
+    (from, to)
 }
 
 impl RawEngine for RocksDbEngine {
     const NAME: &'static str = "rocksdb";
     // CURRENT names the live MANIFEST; without it RocksDB would create a new database.
     const ENGINE_FILES: &'static [&'static str] = &["rocksdb/CURRENT"];
+    const IS_DURABLE: bool = true;
+    // Every write reaches the OS before it returns.
+    const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
     fn open(dir: &Path, _config: &Config) -> Result<Self> {
         let path: PathBuf = dir.join(DATABASE_DIR);
@@ -257,18 +247,20 @@ impl RawEngine for RocksDbEngine {
         let mut batch = WriteBatch::default();
         for op in commit.ops() {
             match op {
-                OpRef::Put { key, value } => {
-                    check_value(value)?;
-                    batch.put_cf(data, key, value);
-                }
+                // Values fit RocksDB's 32-bit length: the store refuses longer ones.
+                OpRef::Put { key, value } => batch.put_cf(data, key, value),
                 OpRef::Delete { key } => batch.delete_cf(data, key),
-                OpRef::DeletePrefix { prefix, exclude } => {
-                    delete_prefix(&mut batch, data, prefix, exclude);
+                OpRef::DeleteRange(ranges) => {
+                    for range in ranges.iter() {
+                        let (from, to) = half_open(range);
+                        // RocksDB rejects an inverted range only when it applies the
+                        // batch, after the WAL write; an empty one is left out instead.
+                        if from < to {
+                            batch.delete_range_cf(data, from, to);
+                        }
+                    }
                 }
-                OpRef::PutMeta { name, value } => {
-                    check_value(value)?;
-                    batch.put_cf(meta, name, value);
-                }
+                OpRef::PutMeta { name, value } => batch.put_cf(meta, name, value),
                 OpRef::DeleteMeta { name } => batch.delete_cf(meta, name),
             }
         }
@@ -289,25 +281,6 @@ impl RawEngine for RocksDbEngine {
         self.read_one(META, name)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        let mut read_options = ReadOptions::default();
-        if let Some(end) = prefix_successor(prefix) {
-            read_options.set_iterate_upper_bound(end);
-        }
-        let mut iter = self
-            .db
-            .raw_iterator_cf_opt(self.family(DATA)?, read_options);
-        iter.seek(prefix);
-        let mut found = Vec::new();
-        while let Some((key, value)) = iter.item() {
-            found.push((Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)));
-            iter.next();
-        }
-        // The iterator stops early on an error as well as at the bound.
-        iter.status().map_err(map_error)?;
-        Ok(found)
-    }
-
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
         read(&RocksDbView {
             snapshot: self.db.snapshot(),
@@ -323,33 +296,55 @@ struct RocksDbView<'a> {
 }
 
 impl ReadView for RocksDbView<'_> {
-    fn for_each(&self, namespace: Namespace, visit: &mut EntryVisitor<'_>) -> Result<()> {
-        let family = match namespace {
-            Namespace::Data => DATA,
-            Namespace::Meta => META,
-        };
-        let mut iter = self
+    fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
+        let family = self.engine.family(family_of(namespace))?;
+        let value = self
             .snapshot
-            .raw_iterator_cf_opt(self.engine.family(family)?, ReadOptions::default());
-        iter.seek_to_first();
-        while let Some((key, value)) = iter.item() {
-            visit(key, value)?;
-            iter.next();
+            .get_pinned_cf(family, key)
+            .map_err(map_error)?;
+        Ok(value.map(|value| Bytes::copy_from_slice(&value)))
+    }
+
+    fn scan(
+        &self,
+        namespace: Namespace,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<()> {
+        let family = self.engine.family(family_of(namespace))?;
+        let (from, to) = half_open(range);
+        let mut read_options = ReadOptions::default();
+        if !from.is_empty() {
+            read_options.set_iterate_lower_bound(from);
         }
+        if !matches!(range.end(), Bound::Unbounded) {
+            read_options.set_iterate_upper_bound(to);
+        }
+        let mut iter = self.snapshot.raw_iterator_cf_opt(family, read_options);
+        match direction {
+            Direction::Forward => iter.seek_to_first(),
+            Direction::Reverse => iter.seek_to_last(),
+        }
+        while let Some((key, value)) = iter.item() {
+            if visit(key, value)?.is_break() {
+                return Ok(());
+            }
+            match direction {
+                Direction::Forward => iter.next(),
+                Direction::Reverse => iter.prev(),
+            }
+        }
+        // The iterator stops early on an error as well as at the bound.
         iter.status().map_err(map_error)
     }
 }
 
-/// Rejects a value RocksDB cannot store (see the crate docs).
-fn check_value(value: &[u8]) -> Result<()> {
-    if u32::try_from(value.len()).is_err() {
-        return Err(Error::invalid_argument(format!(
-            "rocksdb: a value of {} bytes exceeds RocksDB's limit of {} bytes",
-            value.len(),
-            u32::MAX
-        )));
+fn family_of(namespace: Namespace) -> &'static str {
+    match namespace {
+        Namespace::Data => DATA,
+        Namespace::Meta => META,
     }
-    Ok(())
 }
 
 fn map_error(error: rocksdb::Error) -> Error {

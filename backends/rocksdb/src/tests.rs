@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use engine_api::{APPLIED_INDEX_KEY, Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+use engine_api::{Bytes, Config, Engine, Error, SyncMode, WriteBatch};
 
 use crate::{DATABASE_DIR, RocksDbStore};
 
@@ -117,24 +117,6 @@ fn is_corruption(result: &engine_api::Result<RocksDbStore>) -> bool {
 }
 
 #[test]
-fn committed_data_survives_close_and_reopen_in_both_sync_modes() -> TestResult {
-    for mode in [SyncMode::Sync, SyncMode::NoSync] {
-        let dir = tempfile::tempdir()?;
-        let store = open(dir.path(), mode)?;
-        let mut batch = WriteBatch::new();
-        batch.put("k", "v").put_meta("schema", "v2");
-        store.apply(&batch, Some(7))?;
-        store.close()?;
-
-        let store = open(dir.path(), mode)?;
-        assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
-        assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
-        assert_eq!(store.applied_index()?, Some(7));
-    }
-    Ok(())
-}
-
-#[test]
 fn a_dropped_nosync_store_keeps_its_commits() -> TestResult {
     let dir = tempfile::tempdir()?;
     {
@@ -197,171 +179,6 @@ fn a_database_with_an_extra_column_family_still_opens() -> TestResult {
 }
 
 #[test]
-fn scan_prefix_is_ascending_and_stops_at_the_end_of_the_prefix() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &[b"b", b"a/2", b"ab", b"a/10", b"a", b"a/1", b"`"])?;
-    assert_eq!(keys(&store, b"a/")?, [&b"a/1"[..], b"a/10", b"a/2"]);
-    assert_eq!(
-        keys(&store, b"a")?,
-        [&b"a"[..], b"a/1", b"a/10", b"a/2", b"ab"]
-    );
-    assert_eq!(
-        keys(&store, b"")?,
-        [&b"`"[..], b"a", b"a/1", b"a/10", b"a/2", b"ab", b"b"]
-    );
-    assert!(keys(&store, b"c")?.is_empty());
-    Ok(())
-}
-
-#[test]
-fn scan_prefix_of_ff_bytes_reaches_the_end_of_the_key_space() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(
-        &store,
-        &[&[0xFE], &[0xFF], &[0xFF, 0xFF], &[0xFF, 0xFF, 0x01]],
-    )?;
-    assert_eq!(
-        keys(&store, &[0xFF, 0xFF])?,
-        [&[0xFF, 0xFF][..], &[0xFF, 0xFF, 0x01]]
-    );
-    assert_eq!(keys(&store, &[0xFF])?.len(), 3);
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_removes_only_the_keys_under_the_prefix() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &[b"user", b"user/1", b"user/2", b"user0", b"usez"])?;
-
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix("user/", None);
-    store.write(&batch)?;
-
-    assert_eq!(keys(&store, b"")?, [&b"user"[..], b"user0", b"usez"]);
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_sees_earlier_puts_of_its_commit_and_spares_later_ones() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &[b"a/1", b"a/2", b"ab", b"b/1"])?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put("a/earlier", "x")
-        .delete_prefix("a/", None)
-        .put("a/later", "y");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(keys(&store, b"")?, [&b"a/later"[..], b"ab", b"b/1"]);
-    assert_eq!(store.get(b"a/later")?, Some(Bytes::from("y")));
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_with_exclude_keeps_the_excluded_keys_committed_or_not() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(
-        &store,
-        &[
-            b"other",
-            b"t/1",
-            b"t/kee",
-            b"t/keep",
-            b"t/keep/1",
-            b"t/keepsake",
-            b"t/z",
-        ],
-    )?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put("t/keep/earlier", "x")
-        .put("t/earlier", "x")
-        .delete_prefix("t/", Some(Bytes::from("t/keep/")))
-        .put("t/later", "y");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(
-        keys(&store, b"")?,
-        [&b"other"[..], b"t/keep/1", b"t/keep/earlier", b"t/later"]
-    );
-    Ok(())
-}
-
-#[test]
-fn an_exclude_prefix_containing_the_prefix_keeps_every_key() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &[b"user/1", b"user/10", b"user/2"])?;
-
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix("user/1", Some(Bytes::from("user/")));
-    store.write(&batch)?;
-
-    assert_eq!(keys(&store, b"")?, [&b"user/1"[..], b"user/10", b"user/2"]);
-    Ok(())
-}
-
-#[test]
-fn an_exclude_prefix_outside_the_prefix_changes_nothing() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &[b"a/1", b"a/2", b"b/1"])?;
-
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix("a/", Some(Bytes::from("b/")));
-    store.write(&batch)?;
-
-    assert_eq!(keys(&store, b"")?, [&b"b/1"[..]]);
-    Ok(())
-}
-
-#[test]
-fn an_exclude_prefix_ending_in_ff_keeps_only_its_own_keys() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    put_all(&store, &[b"a", b"a\x01", b"a\xFF", b"a\xFF\x01", b"b"])?;
-
-    // The range after the excluded keys is empty: they run to the end of the prefix.
-    let mut batch = WriteBatch::new();
-    batch.delete_prefix("a", Some(Bytes::from_static(b"a\xFF")));
-    store.write(&batch)?;
-
-    assert_eq!(keys(&store, b"")?, [&b"a\xFF"[..], b"a\xFF\x01", b"b"]);
-    Ok(())
-}
-
-#[test]
-fn delete_prefix_of_ff_bytes_is_unbounded_above() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let longest = vec![0xFF; engine_api::MAX_KEY_LEN];
-    put_all(
-        &store,
-        &[&[0xFE, 0xFF], &[0xFF], &[0xFF, 0xFF, 0x01], &longest],
-    )?;
-
-    let mut batch = WriteBatch::new();
-    batch
-        .put(vec![0xFF, 0x00], "earlier")
-        .delete_prefix(vec![0xFF], Some(Bytes::from_static(&[0xFF, 0xFF, 0x01])))
-        .put(vec![0xFF, 0x02], "later");
-    store.write(&batch)?;
-
-    assert_eq!(
-        keys(&store, b"")?,
-        [&[0xFE, 0xFF][..], &[0xFF, 0x02], &[0xFF, 0xFF, 0x01]]
-    );
-    Ok(())
-}
-
-#[test]
 fn a_prefix_longer_than_any_key_deletes_nothing() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path(), SyncMode::Sync)?;
@@ -373,27 +190,6 @@ fn a_prefix_longer_than_any_key_deletes_nothing() -> TestResult {
     store.write(&batch)?;
 
     assert_eq!(keys(&store, b"")?.len(), 2);
-    Ok(())
-}
-
-#[test]
-fn deleting_the_empty_prefix_empties_data_and_keeps_meta_and_later_puts() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch
-        .put("a", "1")
-        .put(vec![0xFF; engine_api::MAX_KEY_LEN], "2")
-        .put_meta("schema", "v2");
-    store.apply(&batch, Some(3))?;
-
-    let mut batch = WriteBatch::new();
-    batch.put("c", "3").delete_prefix("", None).put("d", "4");
-    store.apply(&batch, Some(4))?;
-
-    assert_eq!(keys(&store, b"")?, [&b"d"[..]]);
-    assert_eq!(store.get_meta(b"schema")?, Some(Bytes::from("v2")));
-    assert_eq!(store.applied_index()?, Some(4));
     Ok(())
 }
 
@@ -413,28 +209,6 @@ fn range_deletes_survive_a_flush_and_a_reopen() -> TestResult {
     let store = open(dir.path(), SyncMode::NoSync)?;
     assert_eq!(keys(&store, b"")?, [&b"a/keep"[..], b"b"]);
     assert_eq!(store.get(b"a/1")?, None);
-    Ok(())
-}
-
-#[test]
-fn data_and_meta_keys_of_the_same_name_are_separate() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = open(dir.path(), SyncMode::Sync)?;
-    let mut batch = WriteBatch::new();
-    batch.put("shared", "data").put_meta("shared", "meta");
-    store.apply(&batch, Some(1))?;
-
-    assert_eq!(store.get(b"shared")?, Some(Bytes::from("data")));
-    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
-    assert_eq!(store.get(APPLIED_INDEX_KEY)?, None);
-    assert_eq!(keys(&store, b"")?, [&b"shared"[..]]);
-    assert!(keys(&store, b"_meta")?.is_empty());
-
-    let mut batch = WriteBatch::new();
-    batch.delete("shared").delete_prefix("", None);
-    store.write(&batch)?;
-    assert_eq!(store.get_meta(b"shared")?, Some(Bytes::from("meta")));
-    assert_eq!(store.applied_index()?, Some(1));
     Ok(())
 }
 

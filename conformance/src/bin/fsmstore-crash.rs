@@ -24,7 +24,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         probe: PathBuf::new(),
         backends: Backend::compiled()
             .into_iter()
-            .filter(|b| b.is_durable())
+            .filter(|b| b.is_durable() == Some(true))
             .collect(),
         modes: vec![SyncMode::Sync, SyncMode::NoSync],
         kills: 200,

@@ -48,7 +48,7 @@ mod linux {
             probe: PathBuf::new(),
             backends: Backend::compiled()
                 .into_iter()
-                .filter(|b| b.is_durable())
+                .filter(|b| b.is_durable() == Some(true))
                 .collect(),
             modes: vec![SyncMode::Sync, SyncMode::NoSync],
             metas: vec![MetaMode::Posix, MetaMode::Journal],
