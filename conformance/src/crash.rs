@@ -181,8 +181,8 @@ pub fn run_writer(backend: Backend, dir: &Path, mode: SyncMode, plan: WriterPlan
 
 /// A writer that applies batches `1..=before`, then restores `snapshot` (an export of
 /// the model after `restored_at`, see [`export_model`]), then applies from
-/// `restored_at + 1` on until it is killed. Acknowledges like [`run_writer`], plus
-/// `restored K`.
+/// `restored_at + 1` on, with a checkpoint every 10, until it is killed. Acknowledges
+/// like [`run_writer`], plus `restored K`.
 pub fn run_restorer(
     backend: Backend,
     dir: &Path,
@@ -210,6 +210,11 @@ pub fn run_restorer(
         let _ = writeln!(out, "begin apply {index}");
         store.apply(&batch_for(index), Some(index))?;
         let _ = writeln!(out, "applied {index}");
+        if every(WriterPlan::MIXED.checkpoint_every, index) {
+            let _ = writeln!(out, "begin checkpoint {index}");
+            store.set_durable_applied_index(index)?;
+            let _ = writeln!(out, "checkpoint {index}");
+        }
     }
 }
 

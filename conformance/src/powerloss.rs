@@ -30,7 +30,7 @@ use crate::crash::{Acks, Jitter, KillOutcome, WriterPlan, check_after_kill, expo
 const STORE: &str = "store";
 
 /// How long a writer may run before the power goes out anyway.
-const LONGEST_RUN: Duration = Duration::from_secs(5);
+const LONGEST_RUN: Duration = Duration::from_secs(3);
 
 /// What a writer on the mount does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -419,6 +419,7 @@ pub fn campaign(
 ) -> std::io::Result<(PowerSummary, Vec<CutOutcome>)> {
     let mut summary = PowerSummary::default();
     let mut broken = Vec::new();
+    let creation = creation_fsyncs(&campaign)?;
     let data_modes = [
         DataMode::DropUnsynced,
         DataMode::KeepRandom,
@@ -428,7 +429,8 @@ pub fn campaign(
         let scenario = Scenario::ALL[(number % Scenario::ALL.len() as u64) as usize];
         let seed = jitter.between(0, u64::MAX);
         let trigger = match jitter.between(0, 20) {
-            0..=10 => Trigger::AfterFsyncs(jitter.between(1, 80)),
+            0..=3 => Trigger::AfterFsyncs(jitter.between(1, creation + 1)),
+            4..=10 => Trigger::AfterFsyncs(creation + jitter.between(1, 80)),
             11..=13 => Trigger::OnOp {
                 op: OpKind::Rename,
                 name_contains: format!("/{}", fsmstore::backend::MARKER_FILE),
@@ -463,6 +465,30 @@ pub fn campaign(
         }
     }
     Ok((summary, broken))
+}
+
+/// How many fsyncs creating (and closing) a store of the campaign's engine takes on the
+/// power-cut filesystem: where the cuts after the N-th fsync start to land in applies.
+fn creation_fsyncs(campaign: &Campaign<'_>) -> std::io::Result<u64> {
+    let mountpoint = campaign.workdir.join("count");
+    let mount = PowerCut::mount(&mountpoint, Options::default()).map_err(std::io::Error::other)?;
+    let status = crate::crash::probe_command(
+        campaign.probe,
+        "open",
+        campaign.backend,
+        &mount.path().join(STORE),
+        campaign.mode,
+    )
+    .stdout(std::process::Stdio::null())
+    .status()?;
+    if !status.success() {
+        return Err(std::io::Error::other(
+            "the probe could not create a store on the power-cut filesystem",
+        ));
+    }
+    let fsyncs = mount.fsyncs();
+    drop(mount);
+    Ok(fsyncs)
 }
 
 /// Whether power-cut tests can run here: `Ok`, or why not. Under `CI=true` a machine
