@@ -75,9 +75,9 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
     for (position, engine) in engines.iter().copied().enumerate() {
         // The floor is measured once, with the first engine, in the same run.
         let filter = if position == 0 {
-            format!("^(floor/|(apply|native|checkpoint|cold_start)/{engine}/)")
+            format!("^(floor/|(apply|native|checkpoint|cold_start|scan|scan_native)/{engine}/)")
         } else {
-            format!("^(apply|native|checkpoint|cold_start)/{engine}/")
+            format!("^(apply|native|checkpoint|cold_start|scan|scan_native)/{engine}/")
         };
         eprintln!(
             "== bench {engine} ({}/{}){}",
@@ -140,6 +140,8 @@ fn bench_engine(engine: &str, filter: &str, options: &Options) -> Result<bool, S
         engine,
         "--bench",
         "fsync",
+        "--bench",
+        "scan",
         "--",
         filter,
     ];

@@ -99,7 +99,15 @@ fn test(engines: Engines) -> Result<(), String> {
     ])?;
     // Criterion's test mode runs every bench case once: the benches stay honest without
     // a release build.
-    let mut benches = vec!["test", "-p", "fsmstore-benches", "--bench", "fsync"];
+    let mut benches = vec![
+        "test",
+        "-p",
+        "fsmstore-benches",
+        "--bench",
+        "fsync",
+        "--bench",
+        "scan",
+    ];
     if engines.names().contains(&"rocksdb") {
         benches.extend(["--features", "fsmstore-benches/rocksdb"]);
         benches.extend(engines::SAME_BUILD_AS_WORKSPACE);

@@ -227,6 +227,12 @@ impl Mode {
 /// An engine, a mode and a batch size.
 type CaseKey = (String, Mode, u64);
 
+/// The most a range read through fsmstore may cost, relative to the engine's own API.
+const SCAN_TARGET: f64 = 1.10;
+
+/// An engine, a scan direction and a number of entries.
+type ScanKey = (String, String, u64);
+
 /// The bench results, by case.
 #[derive(Debug, Default)]
 pub struct Results {
@@ -235,6 +241,9 @@ pub struct Results {
     checkpoint: BTreeMap<String, Estimate>,
     /// `cold_start/<engine>/<skip|restore>/<keys>`, by (engine, keys): (skip, restore).
     cold_start: BTreeMap<(String, u64), (Option<Estimate>, Option<Estimate>)>,
+    /// `scan/<engine>/<direction>/<entries>` and `scan_native/…`, by (engine, direction,
+    /// entries): (through fsmstore, through the engine's own API).
+    scan: BTreeMap<ScanKey, (Option<Estimate>, Option<Estimate>)>,
     floor_sync: Option<Estimate>,
     floor_write: Option<Estimate>,
 }
@@ -265,6 +274,20 @@ impl Results {
                         entry.1 = Some(estimate);
                     }
                 }
+                [kind @ ("scan" | "scan_native"), engine, direction, entries] => {
+                    let Ok(entries) = entries.parse::<u64>() else {
+                        continue;
+                    };
+                    let entry = results
+                        .scan
+                        .entry(((*engine).to_owned(), (*direction).to_owned(), entries))
+                        .or_default();
+                    if *kind == "scan" {
+                        entry.0 = Some(estimate);
+                    } else {
+                        entry.1 = Some(estimate);
+                    }
+                }
                 [kind @ ("apply" | "native"), engine, mode, ops] => {
                     let (Some(mode), Ok(ops)) = (Mode::parse(mode), ops.parse::<u64>()) else {
                         continue;
@@ -288,6 +311,7 @@ impl Results {
             && self.native.is_empty()
             && self.checkpoint.is_empty()
             && self.cold_start.is_empty()
+            && self.scan.is_empty()
             && self.floor_sync.is_none()
             && self.floor_write.is_none()
     }
@@ -384,6 +408,26 @@ impl Results {
         cases.sort_by_key(|(engine, keys)| {
             let rank = ALL.iter().position(|known| known == engine);
             (rank.unwrap_or(ALL.len()), engine.clone(), *keys)
+        });
+        cases
+    }
+
+    /// Every range-read case, engines in the usual order: (engine, direction, entries,
+    /// through fsmstore, through the engine's own API).
+    fn scan_cases(&self) -> Vec<(&ScanKey, Option<&Estimate>, Option<&Estimate>)> {
+        let mut cases: Vec<_> = self
+            .scan
+            .iter()
+            .map(|(key, (ours, native))| (key, ours.as_ref(), native.as_ref()))
+            .collect();
+        cases.sort_by_key(|((engine, direction, entries), _, _)| {
+            let rank = ALL.iter().position(|known| known == engine);
+            (
+                rank.unwrap_or(ALL.len()),
+                engine.clone(),
+                *entries,
+                direction.clone(),
+            )
         });
         cases
     }
@@ -660,6 +704,38 @@ fn markdown(results: &Results, context: &Context) -> String {
                 or_dash(skip.map(latency)),
                 or_dash(restore.map(latency)),
                 or_dash(ratio(restore, skip).map(times)),
+            );
+        }
+    }
+    let scans = results.scan_cases();
+    if !scans.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Range reads: through fsmstore ÷ through the engine's own API\n\n\
+             One scan of consecutive keys from the middle of a filled store, from one view, \
+             through `Engine::scan` and through the engine's own range iterator, measured in \
+             the same run. Target: at most {SCAN_TARGET:.2}.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| engine | direction | entries | fsmstore | engine's API | ratio |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+        for ((engine, direction, entries), ours, native) in scans {
+            let overhead = ratio(ours, native).map(|value| {
+                if value > SCAN_TARGET {
+                    format!("**{value:.2}**")
+                } else {
+                    format!("{value:.2}")
+                }
+            });
+            let _ = writeln!(
+                out,
+                "| {engine} | {direction} | {} | {} | {} | {} |",
+                group_digits(*entries),
+                or_dash(ours.map(latency)),
+                or_dash(native.map(latency)),
+                or_dash(overhead),
             );
         }
     }
@@ -1451,5 +1527,30 @@ mod tests {
             "2026-11-24 00:00 UTC"
         );
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn range_reads_are_paired_with_their_native_baseline_and_shown_as_ratios() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        write_case(root, "scan/redb/forward/1000", 1_100_000.0);
+        write_case(root, "scan_native/redb/forward/1000", 1_000_000.0);
+        write_case(root, "scan/heed/reverse/100000", 50_000_000.0);
+        write_case(root, "scan_native/heed/reverse/100000", 40_000_000.0);
+        let results = Results::from_estimates(load(root).expect("load"));
+        assert!(!results.is_empty());
+        let markdown = markdown(&results, &Context::new(&results, None));
+        assert!(
+            markdown.contains("| redb | forward | 1,000 | 1.10 ms ±10% | 1.00 ms ±10% | 1.10 |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown
+                .contains("| heed | reverse | 100,000 | 50.0 ms ±10% | 40.0 ms ±10% | **1.25** |"),
+            "{markdown}"
+        );
+        let redb = markdown.find("| redb | forward").expect("redb row");
+        let heed = markdown.find("| heed | reverse").expect("heed row");
+        assert!(redb < heed, "engines in the usual order");
     }
 }
