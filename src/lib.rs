@@ -58,7 +58,7 @@ pub mod backend {
         Commit, DeletedRanges, Durability, KeyRange, LOCK_FILE, MARKER_FILE, OpRef, RawEngine,
         ReadView, STORE_FORMAT_VERSION, Store, check_dir, claim_dir, decode_applied_index,
         deleted_by_prefix, encode_applied_index, prefix_successor, sync_dir, sync_parent,
-        sync_tree,
+        sync_tree, visit_each,
     };
 }
 

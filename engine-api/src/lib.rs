@@ -75,7 +75,7 @@ pub use fsync::{sync_dir, sync_parent, sync_tree};
 pub use keys::{deleted_by_prefix, prefix_successor};
 pub use lock::LOCK_FILE;
 pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
-pub use range::{DeletedRanges, Direction, KeyRange, RangeQuery, ScanVisitor};
+pub use range::{DeletedRanges, Direction, KeyRange, RangeQuery, ScanVisitor, visit_each};
 pub use raw::{Durability, RawEngine, ReadView};
 pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};
 pub use snapshot::{

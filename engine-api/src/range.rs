@@ -16,6 +16,20 @@ use crate::keys::prefix_successor;
 /// error to stop and report it.
 pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>> + 'a;
 
+/// Hands each entry of `entries` to `visit` until it breaks or fails: the walk every
+/// backend's [`ReadView::scan`](crate::ReadView::scan) ends in, whatever its iterator.
+pub fn visit_each<T>(
+    entries: impl IntoIterator<Item = T>,
+    mut visit: impl FnMut(T) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    for entry in entries {
+        if visit(entry)?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The order in which a scan visits keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Direction {

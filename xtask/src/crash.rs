@@ -40,15 +40,32 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Builds the probe and the campaign binary with the chosen engines, then runs it.
 pub fn run(options: &Options) -> Result<(), String> {
-    let durable: Vec<&str> = options
-        .engines
+    let mut args = vec!["--kills".to_owned(), options.kills.to_string()];
+    if let Some(mode) = &options.mode {
+        args.extend(["--mode".to_owned(), mode.clone()]);
+    }
+    match run_campaign(&options.engines, "fsmstore-crash", &args)? {
+        Some(0) => Ok(()),
+        _ => Err("a kill broke a durability promise (see above)".to_owned()),
+    }
+}
+
+/// Builds the conformance crate's binaries with the durable engines of `engines`, runs
+/// the campaign binary `binary` with the probe, `args` and (for one engine) `--backend`,
+/// and returns its exit code.
+pub fn run_campaign(
+    engines: &Engines,
+    binary: &str,
+    args: &[String],
+) -> Result<Option<i32>, String> {
+    let durable: Vec<&str> = engines
         .names()
         .iter()
         .copied()
         .filter(|name| *name != "memory")
         .collect();
     if durable.is_empty() {
-        return Err("the memory engine keeps nothing across a kill: pick a durable engine".into());
+        return Err("the memory engine keeps nothing across a crash: pick a durable engine".into());
     }
     let features = durable.join(",");
     cargo::run(&[
@@ -64,28 +81,21 @@ pub fn run(options: &Options) -> Result<(), String> {
         "--tests",
     ])?;
     let bin_dir = target_dir().join("debug");
-    let mut campaign = Command::new(bin_dir.join("fsmstore-crash"));
+    let mut campaign = Command::new(bin_dir.join(binary));
     campaign
         .arg("--probe")
         .arg(bin_dir.join("fsmstore-probe"))
-        .args(["--kills", &options.kills.to_string()]);
-    if let Some(mode) = &options.mode {
-        campaign.args(["--mode", mode]);
-    }
+        .args(args);
     if let [only] = durable.as_slice() {
         campaign.args(["--backend", only]);
     }
-    for (engine, reason) in options.engines.skipped() {
+    for (engine, reason) in engines.skipped() {
         eprintln!("{engine}: skipped, {reason}");
     }
     let status = campaign
         .status()
-        .map_err(|error| format!("cannot run fsmstore-crash: {error}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("a kill broke a durability promise (see above)".to_owned())
-    }
+        .map_err(|error| format!("cannot run {binary}: {error}"))?;
+    Ok(status.code())
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else `target` in the workspace.

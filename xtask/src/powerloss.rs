@@ -1,10 +1,7 @@
 //! `cargo xtask powerloss`: cut the power under writers on the power-cut filesystem, per
 //! engine, sync mode and metadata mode.
 
-use std::process::Command;
-
-use crate::cargo;
-use crate::crash::target_dir;
+use crate::crash::run_campaign;
 use crate::engines::Engines;
 
 /// Options of `cargo xtask powerloss`.
@@ -39,47 +36,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Builds the probe and the campaign binary with the chosen engines, then runs it.
 pub fn run(options: &Options) -> Result<(), String> {
-    let durable: Vec<&str> = options
-        .engines
-        .names()
-        .iter()
-        .copied()
-        .filter(|name| *name != "memory")
-        .collect();
-    if durable.is_empty() {
-        return Err(
-            "the memory engine keeps nothing across a power cut: pick a durable engine".into(),
-        );
-    }
-    let features = durable.join(",");
-    cargo::run(&[
-        "build",
-        "-p",
-        "conformance",
-        "--no-default-features",
-        "--features",
-        &features,
-        "--bins",
-        // With the test targets, the build shares RocksDB's C++ build with the
-        // workspace tests (see `engines::SAME_BUILD_AS_WORKSPACE`).
-        "--tests",
-    ])?;
-    let bin_dir = target_dir().join("debug");
-    let mut campaign = Command::new(bin_dir.join("fsmstore-powerloss"));
-    campaign
-        .arg("--probe")
-        .arg(bin_dir.join("fsmstore-probe"))
-        .args(&options.passed_on);
-    if let [only] = durable.as_slice() {
-        campaign.args(["--backend", only]);
-    }
-    for (engine, reason) in options.engines.skipped() {
-        eprintln!("{engine}: skipped, {reason}");
-    }
-    let status = campaign
-        .status()
-        .map_err(|error| format!("cannot run fsmstore-powerloss: {error}"))?;
-    match status.code() {
+    match run_campaign(&options.engines, "fsmstore-powerloss", &options.passed_on)? {
         Some(0) => Ok(()),
         Some(3) => Err("the power-cut filesystem cannot be mounted here (see above)".to_owned()),
         _ => Err("a power cut broke a durability promise (see above)".to_owned()),

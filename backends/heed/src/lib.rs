@@ -76,7 +76,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use bytes::Bytes;
 use engine_api::{
     Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
-    Result, ScanVisitor, SyncMode,
+    Result, ScanVisitor, SyncMode, visit_each,
 };
 use heed::types::Bytes as Raw;
 use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
@@ -318,22 +318,15 @@ impl ReadView for HeedView<'_> {
             visit(key, value)
         };
         match direction {
-            Direction::Forward => {
-                for entry in db.range(self.txn, &bounds).map_err(map_error)? {
-                    if visit_one(entry)?.is_break() {
-                        break;
-                    }
-                }
-            }
-            Direction::Reverse => {
-                for entry in db.rev_range(self.txn, &bounds).map_err(map_error)? {
-                    if visit_one(entry)?.is_break() {
-                        break;
-                    }
-                }
-            }
+            Direction::Forward => visit_each(
+                db.range(self.txn, &bounds).map_err(map_error)?,
+                &mut visit_one,
+            ),
+            Direction::Reverse => visit_each(
+                db.rev_range(self.txn, &bounds).map_err(map_error)?,
+                &mut visit_one,
+            ),
         }
-        Ok(())
     }
 }
 

@@ -34,7 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use engine_api::{
     Commit, Config, Direction, Durability, KeyRange, Namespace, OpRef, RawEngine, ReadView, Result,
-    ScanVisitor,
+    ScanVisitor, visit_each,
 };
 
 /// The file that ties a directory to its contents in the registry.
@@ -158,18 +158,10 @@ impl ReadView for Namespaces {
         visit: &mut ScanVisitor<'_>,
     ) -> Result<()> {
         let entries = self.map(namespace).range::<[u8], _>(range.bounds());
-        let mut visit = |(key, value): (&Bytes, &Bytes)| match visit(key, value) {
-            Ok(std::ops::ControlFlow::Continue(())) => std::ops::ControlFlow::Continue(()),
-            Ok(std::ops::ControlFlow::Break(())) => std::ops::ControlFlow::Break(Ok(())),
-            Err(error) => std::ops::ControlFlow::Break(Err(error)),
-        };
-        let flow = match direction {
-            Direction::Forward => entries.into_iter().try_for_each(&mut visit),
-            Direction::Reverse => entries.rev().try_for_each(&mut visit),
-        };
-        match flow {
-            std::ops::ControlFlow::Continue(()) => Ok(()),
-            std::ops::ControlFlow::Break(result) => result,
+        let mut visit_one = |(key, value): (&Bytes, &Bytes)| visit(key, value);
+        match direction {
+            Direction::Forward => visit_each(entries, &mut visit_one),
+            Direction::Reverse => visit_each(entries.rev(), &mut visit_one),
         }
     }
 }

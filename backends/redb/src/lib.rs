@@ -59,7 +59,7 @@ use std::path::Path;
 use bytes::Bytes;
 use engine_api::{
     Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
-    Result, ScanVisitor,
+    Result, ScanVisitor, visit_each,
 };
 use redb::{Database, ReadTransaction, ReadableDatabase, Table, TableDefinition};
 
@@ -218,22 +218,9 @@ impl ReadView for RedbView {
             visit(key.value(), value.value())
         };
         match direction {
-            Direction::Forward => {
-                for entry in entries {
-                    if visit_one(entry)?.is_break() {
-                        break;
-                    }
-                }
-            }
-            Direction::Reverse => {
-                for entry in entries.rev() {
-                    if visit_one(entry)?.is_break() {
-                        break;
-                    }
-                }
-            }
+            Direction::Forward => visit_each(entries, &mut visit_one),
+            Direction::Reverse => visit_each(entries.rev(), &mut visit_one),
         }
-        Ok(())
     }
 }
 
