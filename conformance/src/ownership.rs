@@ -138,17 +138,16 @@ pub fn a_second_handle_in_one_process_is_refused_as_locked(h: &Harness) {
 pub fn a_store_held_by_another_process_is_refused_as_locked(h: &Harness) {
     let store = h.open_sync();
     apply_at(&*store, &put("k", "v"), 1);
-    let output = std::process::Command::new(h.probe())
-        .args(["open", h.backend().name()])
-        .arg(h.dir())
-        .arg("sync")
-        .env_remove(fsmstore::SYNC_MODE_ENV)
-        .output()
-        .expect("run the probe");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = open_in_a_child(h);
     assert!(stdout.starts_with("error kind=locked"), "{stdout}");
     assert_eq!(get_string(&*store, "k").as_deref(), Some("v"));
     store.close().expect("close");
+    let stdout = open_in_a_child(h);
+    assert!(stdout.starts_with("opened"), "{stdout}");
+}
+
+/// What the probe prints when it opens the store in a process of its own.
+fn open_in_a_child(h: &Harness) -> String {
     let output = std::process::Command::new(h.probe())
         .args(["open", h.backend().name()])
         .arg(h.dir())
@@ -156,8 +155,7 @@ pub fn a_store_held_by_another_process_is_refused_as_locked(h: &Harness) {
         .env_remove(fsmstore::SYNC_MODE_ENV)
         .output()
         .expect("run the probe");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.starts_with("opened"), "{stdout}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A marked store whose engine files are gone is `Corruption` naming what is missing,
