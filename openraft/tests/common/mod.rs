@@ -97,3 +97,114 @@ pub fn open_node(backend: Backend, root: &Path, sync_mode: SyncMode) -> (Log, Sm
     .expect("open state machine");
     (log, sm)
 }
+
+/// An in-process network: each call goes straight to the target's `Raft` handle.
+pub mod router {
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
+
+    use openraft::alias::{SnapshotOf, VoteOf};
+    use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+    use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
+    use openraft::raft::{
+        AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    };
+    use openraft::{BasicNode, OptionalSend, Raft};
+
+    use super::{Sm, TypeConfig};
+
+    /// The nodes of one process, by id.
+    #[derive(Clone, Default)]
+    pub struct Router {
+        nodes: Arc<Mutex<BTreeMap<u64, Raft<TypeConfig, Sm>>>>,
+    }
+
+    /// A connection to one node through the router.
+    pub struct Connection {
+        router: Router,
+        target: u64,
+    }
+
+    #[derive(Debug)]
+    struct NotRunning(u64);
+
+    impl std::fmt::Display for NotRunning {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "node {} is not running", self.0)
+        }
+    }
+
+    impl std::error::Error for NotRunning {}
+
+    impl Router {
+        /// Registers (or replaces) node `id`.
+        pub fn add(&self, id: u64, raft: Raft<TypeConfig, Sm>) {
+            self.nodes.lock().expect("router lock").insert(id, raft);
+        }
+
+        /// Unregisters node `id` and returns its handle.
+        pub fn remove(&self, id: u64) -> Option<Raft<TypeConfig, Sm>> {
+            self.nodes.lock().expect("router lock").remove(&id)
+        }
+
+        fn get(&self, id: u64) -> Result<Raft<TypeConfig, Sm>, Unreachable<TypeConfig>> {
+            self.nodes
+                .lock()
+                .expect("router lock")
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| Unreachable::new(&NotRunning(id)))
+        }
+    }
+
+    impl RaftNetworkFactory<TypeConfig> for Router {
+        type Network = Connection;
+
+        async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection {
+            Connection {
+                router: self.clone(),
+                target,
+            }
+        }
+    }
+
+    impl RaftNetworkV2<TypeConfig> for Connection {
+        type SnapshotData = std::fs::File;
+
+        async fn append_entries(
+            &mut self,
+            rpc: AppendEntriesRequest<TypeConfig>,
+            _option: RPCOption,
+        ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+            let raft = self.router.get(self.target)?;
+            raft.append_entries(rpc)
+                .await
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        }
+
+        async fn vote(
+            &mut self,
+            rpc: VoteRequest<TypeConfig>,
+            _option: RPCOption,
+        ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+            let raft = self.router.get(self.target)?;
+            raft.vote(rpc)
+                .await
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        }
+
+        async fn full_snapshot(
+            &mut self,
+            vote: VoteOf<TypeConfig>,
+            snapshot: SnapshotOf<TypeConfig, std::fs::File>,
+            _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+            _option: RPCOption,
+        ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+            let raft = self.router.get(self.target)?;
+            raft.install_full_snapshot(vote, snapshot)
+                .await
+                .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
+        }
+    }
+}
