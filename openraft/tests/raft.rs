@@ -326,6 +326,14 @@ async fn snapshot_of(sm: &mut Sm) -> openraft::alias::SnapshotOf<TypeConfig, fs:
 #[case::fjall_to_heed(Backend::Fjall, Backend::Heed)]
 #[case::heed_to_memory(Backend::Heed, Backend::Memory)]
 #[case::memory_to_redb(Backend::Memory, Backend::Redb)]
+#[cfg_attr(
+    feature = "rocksdb",
+    case::rocksdb_to_fjall(Backend::RocksDb, Backend::Fjall)
+)]
+#[cfg_attr(
+    feature = "rocksdb",
+    case::redb_to_rocksdb(Backend::Redb, Backend::RocksDb)
+)]
 fn a_snapshot_moves_between_engines(#[case] leader: Backend, #[case] follower: Backend) {
     let (dir_l, dir_f) = (
         tempfile::tempdir().expect("tempdir"),
@@ -377,6 +385,7 @@ fn a_snapshot_moves_between_engines(#[case] leader: Backend, #[case] follower: B
 #[case::redb(Backend::Redb)]
 #[case::fjall(Backend::Fjall)]
 #[case::heed(Backend::Heed)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
 fn a_damaged_snapshot_is_refused_before_it_reaches_the_store(#[case] backend: Backend) {
     let (dir_l, dir_f) = (
         tempfile::tempdir().expect("tempdir"),
