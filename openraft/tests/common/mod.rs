@@ -85,6 +85,7 @@ pub fn engines() -> Vec<Backend> {
 /// Opens a node's state machine and log store under `root`: `root/sm`, `root/snapshots`
 /// and `root/log`.
 pub fn open_node(backend: Backend, root: &Path, sync_mode: SyncMode) -> (Log, Sm) {
+    std::fs::create_dir_all(root).expect("node directory");
     let config = Config::new(sync_mode);
     let log = LogStore::open(backend, root.join("log"), &config).expect("open log store");
     let sm = StateMachine::open(
