@@ -7,20 +7,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::router::Router;
-use common::{Request, Response, Sm, TypeConfig, open_node};
+use common::{Request, Response, Sm, TypeConfig, open_node, start, stop};
 use fsmstore::{Backend, Engine, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, META_MEMBERSHIP, fsmstore_index};
 use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::RaftStateMachine;
 use openraft::vote::RaftLeaderIdExt;
-use openraft::{BasicNode, Config, Membership, Raft, RaftSnapshotBuilder};
+use openraft::{BasicNode, Membership, RaftSnapshotBuilder};
 
 type Entry = EntryOf<TypeConfig>;
 use rstest::rstest;
@@ -175,57 +173,6 @@ fn one_apply_call_reads_its_pending_writes_and_commits_once(#[case] backend: Bac
     )
     .expect("decode");
     assert_eq!(membership.log_id(), &Some(log_id(1, 7)));
-}
-
-struct Node {
-    raft: Raft<TypeConfig, Sm>,
-    engine: Arc<dyn Engine>,
-    log_engine: Arc<dyn Engine>,
-    restores: Arc<AtomicU64>,
-}
-
-async fn start(
-    id: u64,
-    backend: Backend,
-    root: &Path,
-    sync_mode: SyncMode,
-    router: &Router,
-) -> Node {
-    let (log, sm) = open_node(backend, root, sync_mode);
-    let engine = sm.engine().clone();
-    let log_engine = log.engine().clone();
-    let restores = sm.restore_counter();
-    let config = Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        ..Default::default()
-    };
-    let config = Arc::new(config.validate().expect("config"));
-    let raft = Raft::new(id, config, router.clone(), log, sm)
-        .await
-        .expect("raft");
-    router.add(id, raft.clone());
-    Node {
-        raft,
-        engine,
-        log_engine,
-        restores,
-    }
-}
-
-async fn stop(node: Node, router: &Router, id: u64) {
-    router.remove(id);
-    node.raft.shutdown().await.expect("shutdown");
-    drop(node.raft);
-    // The stores are released with the raft core's tasks; wait until they are ours.
-    for _ in 0..500 {
-        if Arc::strong_count(&node.engine) == 1 && Arc::strong_count(&node.log_engine) == 1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the stores are still in use after shutdown");
 }
 
 #[rstest]

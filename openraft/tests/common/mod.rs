@@ -3,9 +3,13 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-use fsmstore::{Backend, Config, SyncMode, WriteBatch};
+use fsmstore::{Backend, Config, Engine, SyncMode, WriteBatch};
 use fsmstore_openraft::{Application, LogStore, PendingReads, StateMachine};
+use openraft::Raft;
 use serde::{Deserialize, Serialize};
 
 /// A request of the key-value application.
@@ -97,6 +101,60 @@ pub fn open_node(backend: Backend, root: &Path, sync_mode: SyncMode) -> (Log, Sm
     )
     .expect("open state machine");
     (log, sm)
+}
+
+/// A running node of the tests and the stores it holds.
+pub struct Node {
+    pub raft: Raft<TypeConfig, Sm>,
+    pub engine: Arc<dyn Engine>,
+    pub log_engine: Arc<dyn Engine>,
+    pub restores: Arc<AtomicU64>,
+}
+
+/// Starts node `id` on the stores under `root` and registers it with `router`.
+pub async fn start(
+    id: u64,
+    backend: Backend,
+    root: &Path,
+    sync_mode: SyncMode,
+    router: &router::Router,
+) -> Node {
+    let (log, sm) = open_node(backend, root, sync_mode);
+    let engine = sm.engine().clone();
+    let log_engine = log.engine().clone();
+    let restores = sm.restore_counter();
+    let config = openraft::Config {
+        heartbeat_interval: 50,
+        election_timeout_min: 150,
+        election_timeout_max: 300,
+        ..Default::default()
+    };
+    let config = Arc::new(config.validate().expect("config"));
+    let raft = Raft::new(id, config, router.clone(), log, sm)
+        .await
+        .expect("raft");
+    router.add(id, raft.clone());
+    Node {
+        raft,
+        engine,
+        log_engine,
+        restores,
+    }
+}
+
+/// Stops a node and waits until its stores are closed.
+pub async fn stop(node: Node, router: &router::Router, id: u64) {
+    router.remove(id);
+    node.raft.shutdown().await.expect("shutdown");
+    drop(node.raft);
+    // The stores are released with the raft core's tasks; wait until they are ours.
+    for _ in 0..500 {
+        if Arc::strong_count(&node.engine) == 1 && Arc::strong_count(&node.log_engine) == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the stores are still in use after shutdown");
 }
 
 /// An in-process network: each call goes straight to the target's `Raft` handle.
