@@ -12,6 +12,7 @@ use futures_util::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::type_config::TypeConfigExt;
 use openraft::{OptionalSend, RaftSnapshotBuilder, RaftTypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +36,10 @@ pub const SNAPSHOT_META_SUFFIX: &str = ".meta";
 /// ([`fsmstore_index`] of the last log index). Snapshots are files in a snapshot
 /// directory beside the store: `<index>.snap` (the fsmstore stream, where `<index>` is
 /// the 20-digit fsmstore index) and `<index>.meta`; only the newest is kept.
+///
+/// Snapshot builds and installs (whole-store exports and restores) run on the async
+/// runtime's blocking pool; applies and reads call the engine on openraft's state-machine
+/// task.
 pub struct StateMachine<C, A> {
     engine: Arc<dyn Engine>,
     app: Arc<A>,
@@ -253,6 +258,94 @@ where
     })
 }
 
+/// Exports the store from one view into `dir`, pins the applied index with the
+/// checkpoint, then publishes the files and returns the snapshot.
+fn build<C>(engine: &dyn Engine, dir: &Path) -> io::Result<SnapshotOf<C, File>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    StoredMembershipOf<C>: Serialize + DeserializeOwned,
+{
+    let tmp = dir.join("building.snap.tmp");
+    {
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        engine.export(&mut out).map_err(io_error)?;
+        let file = out.into_inner().map_err(|error| error.into_error())?;
+        file.sync_all()?;
+    }
+    let (header, last_log_id, last_membership) =
+        read_stream::<C>(BufReader::new(File::open(&tmp)?))?;
+    if let Some(index) = header.applied_index {
+        // openraft purges the log behind a reported snapshot: the store must never come
+        // back below it.
+        engine.set_durable_applied_index(index).map_err(io_error)?;
+    }
+    let name = snapshot_name(header.applied_index);
+    let meta = (last_log_id, last_membership);
+    publish::<C>(dir, &name, &tmp, &meta)?;
+    let (last_log_id, last_membership) = meta;
+    Ok(SnapshotOf::<C, File> {
+        meta: SnapshotMetaOf::<C> {
+            last_log_id,
+            last_membership,
+        },
+        snapshot: File::open(dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")))?,
+    })
+}
+
+/// Checks `snapshot` against `meta`, restores it unless the store already holds exactly
+/// that state, and keeps it as the current snapshot of `dir`.
+fn install<C>(
+    engine: &dyn Engine,
+    dir: &Path,
+    restores: &AtomicU64,
+    meta: &SnapshotMetaOf<C>,
+    mut snapshot: File,
+) -> io::Result<()>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    StoredMembershipOf<C>: Serialize + DeserializeOwned,
+{
+    snapshot.seek(SeekFrom::Start(0))?;
+    let (header, last, membership) = read_stream::<C>(BufReader::new(&mut snapshot))?;
+    if last != meta.last_log_id || membership != meta.last_membership {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the snapshot stream's log id or membership differs from the snapshot meta",
+        ));
+    }
+    let at_snapshot = engine.applied_index().map_err(io_error)? == header.applied_index
+        && stored_state::<C>(engine)?.0 == meta.last_log_id;
+    if !at_snapshot {
+        snapshot.seek(SeekFrom::Start(0))?;
+        engine
+            .restore(&mut BufReader::new(&mut snapshot))
+            .map_err(io_error)?;
+        restores.fetch_add(1, Ordering::Relaxed);
+        let (last, membership) = stored_state::<C>(engine)?;
+        if last != meta.last_log_id || membership != meta.last_membership {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the restored store's log id or membership differs from the snapshot meta",
+            ));
+        }
+    }
+    let name = snapshot_name(header.applied_index);
+    let stored = (meta.last_log_id.clone(), meta.last_membership.clone());
+    let already_kept = dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")).exists()
+        && read_meta::<C>(dir, &name).is_ok_and(|kept| &kept == meta);
+    if !already_kept {
+        let tmp = dir.join("installing.snap.tmp");
+        snapshot.seek(SeekFrom::Start(0))?;
+        let mut out = File::create(&tmp)?;
+        io::copy(&mut snapshot, &mut out)?;
+        out.sync_all()?;
+        publish::<C>(dir, &name, &tmp, &stored)?;
+    }
+    Ok(())
+}
+
 impl<C> RaftSnapshotBuilder<C> for SnapshotBuilder<C>
 where
     C: RaftTypeConfig,
@@ -264,34 +357,8 @@ where
     /// Exports the store from one view into the snapshot directory, pins the applied
     /// index with the checkpoint, then publishes the files and reports the snapshot.
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, File>, io::Error> {
-        let dir = &self.snapshot_dir;
-        let tmp = dir.join("building.snap.tmp");
-        {
-            let mut out = BufWriter::new(File::create(&tmp)?);
-            self.engine.export(&mut out).map_err(io_error)?;
-            let file = out.into_inner().map_err(|error| error.into_error())?;
-            file.sync_all()?;
-        }
-        let (header, last_log_id, last_membership) =
-            read_stream::<C>(BufReader::new(File::open(&tmp)?))?;
-        if let Some(index) = header.applied_index {
-            // openraft purges the log behind a reported snapshot: the store must never
-            // come back below it.
-            self.engine
-                .set_durable_applied_index(index)
-                .map_err(io_error)?;
-        }
-        let name = snapshot_name(header.applied_index);
-        let meta = (last_log_id, last_membership);
-        publish::<C>(dir, &name, &tmp, &meta)?;
-        let (last_log_id, last_membership) = meta;
-        Ok(SnapshotOf::<C, File> {
-            meta: SnapshotMetaOf::<C> {
-                last_log_id,
-                last_membership,
-            },
-            snapshot: File::open(dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")))?,
-        })
+        let (engine, dir) = (self.engine.clone(), self.snapshot_dir.clone());
+        C::spawn_blocking(move || build::<C>(&*engine, &dir)).await?
     }
 }
 
@@ -386,46 +453,15 @@ where
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMetaOf<C>,
-        mut snapshot: File,
+        snapshot: File,
     ) -> Result<(), io::Error> {
-        snapshot.seek(SeekFrom::Start(0))?;
-        let (header, last, membership) = read_stream::<C>(BufReader::new(&mut snapshot))?;
-        if last != meta.last_log_id || membership != meta.last_membership {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the snapshot stream's log id or membership differs from the snapshot meta",
-            ));
-        }
-        let at_snapshot = self.engine.applied_index().map_err(io_error)? == header.applied_index
-            && stored_state::<C>(&*self.engine)?.0 == meta.last_log_id;
-        if !at_snapshot {
-            snapshot.seek(SeekFrom::Start(0))?;
-            self.engine
-                .restore(&mut BufReader::new(&mut snapshot))
-                .map_err(io_error)?;
-            self.restores.fetch_add(1, Ordering::Relaxed);
-            let (last, membership) = stored_state::<C>(&*self.engine)?;
-            if last != meta.last_log_id || membership != meta.last_membership {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the restored store's log id or membership differs from the snapshot meta",
-                ));
-            }
-        }
-        let dir = &self.snapshot_dir;
-        let name = snapshot_name(header.applied_index);
-        let stored = (meta.last_log_id.clone(), meta.last_membership.clone());
-        let already_kept = dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")).exists()
-            && read_meta::<C>(dir, &name).is_ok_and(|kept| &kept == meta);
-        if !already_kept {
-            let tmp = dir.join("installing.snap.tmp");
-            snapshot.seek(SeekFrom::Start(0))?;
-            let mut out = File::create(&tmp)?;
-            io::copy(&mut snapshot, &mut out)?;
-            out.sync_all()?;
-            publish::<C>(dir, &name, &tmp, &stored)?;
-        }
-        Ok(())
+        let (engine, dir, restores) = (
+            self.engine.clone(),
+            self.snapshot_dir.clone(),
+            self.restores.clone(),
+        );
+        let meta = meta.clone();
+        C::spawn_blocking(move || install::<C>(&*engine, &dir, &restores, &meta, snapshot)).await?
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, File>>, io::Error> {
