@@ -139,6 +139,21 @@ fn test(engines: Engines) -> Result<(), String> {
         ];
         cli.extend(engines::SAME_BUILD_AS_WORKSPACE);
         cargo::run(&cli)?;
+        // The openraft integration: openraft's storage suite and the raft tests on
+        // RocksDB too (the workspace run covers the other engines).
+        let mut openraft = vec![
+            "test",
+            "-p",
+            "fsmstore-openraft",
+            "--features",
+            "fsmstore-openraft/rocksdb",
+            "--test",
+            "openraft_suite",
+            "--test",
+            "raft",
+        ];
+        openraft.extend(engines::SAME_BUILD_AS_WORKSPACE);
+        cargo::run(&openraft)?;
     }
     conformance::run(&engines).map(|_| ())
 }

@@ -1,0 +1,160 @@
+//! A node killed (SIGKILL) while it writes restarts consistent: the stored last log id
+//! matches the applied index, every acknowledged write is in the log and comes back,
+//! and the snapshot the store already covers is not restored.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::router::Router;
+use common::{Request, TypeConfig, open_node, start, stop};
+use fsmstore::{Backend, SyncMode};
+use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
+use openraft::BasicNode;
+use openraft::alias::LogIdOf;
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use rstest::rstest;
+
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
+const CHILD_ENV: &str = "FSMSTORE_OPENRAFT_KILL_CHILD";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The child: a single node that writes `key/<i>` until it is killed, printing the log
+/// index of each acknowledged write. It snapshots after the tenth.
+#[test]
+fn writer_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, ':');
+    let backend: Backend = parts.next().expect("backend").parse().expect("backend");
+    let sync_mode: SyncMode = parts.next().expect("mode").parse().expect("mode");
+    let dir = parts.next().expect("dir").to_string();
+    runtime().block_on(async {
+        let router = Router::default();
+        let node = start(1, backend, std::path::Path::new(&dir), sync_mode, &router).await;
+        node.raft
+            .initialize(BTreeMap::from([(1u64, BasicNode::default())]))
+            .await
+            .expect("initialize");
+        node.raft
+            .wait(TIMEOUT)
+            .current_leader(1, "leader")
+            .await
+            .expect("leader");
+        let mut stdout = std::io::stdout();
+        for i in 0u64.. {
+            let request = Request::Set {
+                key: format!("key/{i:06}"),
+                value: i.to_string(),
+            };
+            let written = node.raft.client_write(request).await.expect("write");
+            writeln!(stdout, "{i} {}", written.log_id.index).expect("stdout");
+            stdout.flush().expect("flush");
+            if i == 10 {
+                node.raft.trigger().snapshot().await.expect("snapshot");
+            }
+        }
+    });
+}
+
+#[rstest]
+fn a_killed_node_restarts_consistent(
+    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+    #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = format!(
+        "{}:{}:{}",
+        backend.name(),
+        sync_mode.as_str(),
+        dir.path().display()
+    );
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["writer_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn writer");
+    let mut acked = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    while acked.len() < 40 {
+        let line = lines.next().expect("the writer died").expect("read");
+        let mut fields = line.split(' ').filter_map(|f| f.parse::<u64>().ok());
+        if let (Some(i), Some(index)) = (fields.next(), fields.next()) {
+            acked.push((i, index));
+        }
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let &(last_key, last_index) = acked.last().expect("acked writes");
+
+    // The stores as the kill left them.
+    {
+        let (mut log, mut sm) = open_node(backend, dir.path(), sync_mode);
+        let engine = sm.engine();
+        let last: Option<LogIdOf<TypeConfig>> = engine
+            .get_meta(META_LAST_APPLIED)
+            .expect("meta")
+            .map(|bytes| serde_json::from_slice(&bytes).expect("log id"));
+        assert_eq!(
+            engine.applied_index().expect("index"),
+            last.map(|log_id| fsmstore_index(log_id.index)),
+            "stored last log id and applied index disagree after the kill"
+        );
+        let snapshot = runtime()
+            .block_on(sm.get_current_snapshot())
+            .expect("current snapshot")
+            .expect("the writer's snapshot");
+        let snapshot_index = snapshot.meta.last_log_id.expect("snapshot log id").index;
+        assert!(
+            sm.engine().applied_index().expect("index") >= Some(fsmstore_index(snapshot_index)),
+            "the store is at or past its snapshot"
+        );
+        let state = runtime().block_on(log.get_log_state()).expect("log state");
+        let last_log = state.last_log_id.expect("a log");
+        assert!(
+            last_log.index >= last_index,
+            "acknowledged entries are in the log: {last_log:?} < {last_index}"
+        );
+    }
+
+    runtime().block_on(async {
+        let router = Router::default();
+        let node = start(1, backend, dir.path(), sync_mode, &router).await;
+        node.raft
+            .wait(TIMEOUT)
+            .applied_index_at_least(Some(last_index), "re-applied")
+            .await
+            .expect("applied");
+        for i in 0..=last_key {
+            let value = node
+                .engine
+                .get(format!("key/{i:06}").as_bytes())
+                .expect("get");
+            assert_eq!(
+                value.as_deref(),
+                Some(i.to_string().as_bytes()),
+                "key/{i:06}"
+            );
+        }
+        assert_eq!(
+            node.restores.load(Ordering::Relaxed),
+            0,
+            "the store covers its snapshot"
+        );
+        stop(node, &router, 1).await;
+    });
+}
