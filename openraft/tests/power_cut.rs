@@ -1,0 +1,253 @@
+//! A node whose disk loses power while it writes restarts consistent: the node runs in a
+//! child process on the `powercut` filesystem (a directory entry is durable only once its
+//! directory is synced), the power goes out after a varying number of acknowledged
+//! client writes, the child is killed, and the node restarts, without FUSE, from what
+//! the disk kept. Every acknowledged write must come back once the node has re-applied
+//! its log (the log store is what makes a write durable), the state must equal the
+//! writes in order, and the stored last log id must match the applied index.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::router::Router;
+use common::{Request, TypeConfig, open_node, start, stop};
+use fsmstore::{Backend, RangeQuery, SyncMode};
+use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
+use openraft::BasicNode;
+use openraft::alias::LogIdOf;
+use openraft::storage::RaftLogStorage;
+use powercut::{MetaMode, Options, PowerCut};
+use rstest::rstest;
+
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
+const CHILD_ENV: &str = "FSMSTORE_OPENRAFT_POWER_CHILD";
+/// How long the parent waits for the child's acknowledgements before it gives up.
+const LONGEST_RUN: Duration = Duration::from_secs(30);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Whether the power-cut filesystem mounts here; outside CI a machine that cannot mount
+/// skips the test and says so.
+fn can_mount() -> bool {
+    match powercut::availability() {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "power-cut tests must run in CI, but this machine cannot mount FUSE: {why}"
+            );
+            eprintln!("skipped: cannot mount the power-cut filesystem here: {why}");
+            false
+        }
+    }
+}
+
+/// The child: a single node that writes `key/<i>` until its disk fails, printing the log
+/// index of each acknowledged write. It snapshots after the tenth.
+#[test]
+fn power_writer_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, ':');
+    let backend: Backend = parts.next().expect("backend").parse().expect("backend");
+    let sync_mode: SyncMode = parts.next().expect("mode").parse().expect("mode");
+    let dir = parts.next().expect("dir").to_string();
+    runtime().block_on(async {
+        let router = Router::default();
+        let node = start(1, backend, std::path::Path::new(&dir), sync_mode, &router).await;
+        node.raft
+            .initialize(BTreeMap::from([(1u64, BasicNode::default())]))
+            .await
+            .expect("initialize");
+        node.raft
+            .wait(TIMEOUT)
+            .current_leader(1, "leader")
+            .await
+            .expect("leader");
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "ready").expect("stdout");
+        for i in 0u64.. {
+            let request = Request::Set {
+                key: format!("key/{i:06}"),
+                value: i.to_string(),
+            };
+            // After the cut every write fails; the parent kills this process.
+            let Ok(written) = node.raft.client_write(request).await else {
+                std::future::pending::<()>().await;
+                unreachable!();
+            };
+            writeln!(stdout, "{i} {}", written.log_id.index).expect("stdout");
+            stdout.flush().expect("flush");
+            if i == 10 {
+                let _ = node.raft.trigger().snapshot().await;
+            }
+        }
+    });
+}
+
+/// A number in `[low, high)` that varies from run to run (printed for a re-run).
+fn varying(low: u64, high: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    low + nanos % (high - low)
+}
+
+#[rstest]
+fn a_node_restarts_consistent_after_a_power_cut(
+    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+    #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
+) {
+    if !can_mount() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = work.path().join("disk");
+    let cut_after = varying(5, 40);
+    eprintln!(
+        "{} {}: the power goes out after {cut_after} acknowledged writes",
+        backend.name(),
+        sync_mode.as_str()
+    );
+    let mount = PowerCut::mount(
+        &work.path().join("mnt"),
+        Options {
+            meta: MetaMode::Posix,
+            ..Options::default()
+        },
+    )
+    .expect("mount the power-cut filesystem");
+    // The node's directories sit right in the mount's root, which the stores sync when
+    // they are created.
+    let spec = format!(
+        "{}:{}:{}",
+        backend.name(),
+        sync_mode.as_str(),
+        mount.path().display()
+    );
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "power_writer_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn writer");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut acked: Vec<(u64, u64)> = Vec::new();
+    let record = |acked: &mut Vec<(u64, u64)>, line: &str| {
+        let mut fields = line.split(' ').filter_map(|f| f.parse::<u64>().ok());
+        if let (Some(i), Some(index)) = (fields.next(), fields.next()) {
+            acked.push((i, index));
+        }
+    };
+    let started = Instant::now();
+    while (acked.len() as u64) < cut_after {
+        let left = LONGEST_RUN.saturating_sub(started.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(line) => record(&mut acked, &line),
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the writer stopped after {} acknowledged writes: {error:?}",
+                    acked.len()
+                );
+            }
+        }
+    }
+    mount.cut_now();
+    // Acknowledgements printed after the cut were made durable before it.
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    while let Ok(line) = lines.try_recv() {
+        record(&mut acked, &line);
+    }
+    mount.finish(&image).expect("write out the disk's image");
+    let &(last_key, last_index) = acked.last().expect("acked writes");
+
+    // The stores as the disk kept them.
+    {
+        let (mut log, sm) = open_node(backend, &image, sync_mode);
+        let engine = sm.engine();
+        let last: Option<LogIdOf<TypeConfig>> = engine
+            .get_meta(META_LAST_APPLIED)
+            .expect("meta")
+            .map(|bytes| serde_json::from_slice(&bytes).expect("log id"));
+        assert_eq!(
+            engine.applied_index().expect("index"),
+            last.map(|log_id| fsmstore_index(log_id.index)),
+            "stored last log id and applied index disagree after the cut"
+        );
+        let state = runtime().block_on(log.get_log_state()).expect("log state");
+        let last_log = state.last_log_id.map(|log_id| log_id.index);
+        assert!(
+            last_log >= Some(last_index),
+            "acknowledged entries are in the log: {last_log:?} < {last_index} ({} acknowledged)",
+            acked.len()
+        );
+    }
+
+    runtime().block_on(async {
+        let router = Router::default();
+        let node = start(1, backend, &image, sync_mode, &router).await;
+        node.raft
+            .wait(TIMEOUT)
+            .applied_index_at_least(Some(last_index), "re-applied")
+            .await
+            .expect("the node re-applies its log");
+        // The model: the writes in order, at least every acknowledged one.
+        let data = node.engine.range(&RangeQuery::all()).expect("scan");
+        let written = data.len() as u64;
+        assert!(
+            written > last_key,
+            "{written} keys after the restart, {} acknowledged",
+            last_key + 1
+        );
+        for (i, (key, value)) in data.iter().enumerate() {
+            assert_eq!(
+                (key.as_ref(), value.as_ref()),
+                (format!("key/{i:06}").as_bytes(), i.to_string().as_bytes()),
+                "key {i} of the state"
+            );
+        }
+        let last: Option<LogIdOf<TypeConfig>> = node
+            .engine
+            .get_meta(META_LAST_APPLIED)
+            .expect("meta")
+            .map(|bytes| serde_json::from_slice(&bytes).expect("log id"));
+        assert_eq!(
+            node.engine.applied_index().expect("index"),
+            last.map(|log_id| fsmstore_index(log_id.index)),
+            "stored last log id and applied index disagree after the restart"
+        );
+        stop(node, &router, 1).await;
+    });
+}
