@@ -1,0 +1,356 @@
+//! What the cluster benchmark runs on: a network generic over the state machine, and an
+//! in-memory log store and state machine (the ceiling: openraft with no storage cost).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::io::{self, Cursor};
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex};
+
+use futures_util::TryStreamExt;
+use openraft::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf, VoteOf};
+use openraft::entry::RaftEntry;
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::storage::{
+    EntryResponder, IOFlushed, LogState, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine,
+};
+use openraft::{BasicNode, OptionalSend, Raft, RaftLogReader};
+
+use crate::common::{Request, Response, TypeConfig};
+use fsmstore_openraft::EntryData;
+
+type C = TypeConfig;
+
+/// The nodes of one process, by id, for any state machine.
+pub struct Router<SM: RaftStateMachine<C>> {
+    nodes: Arc<Mutex<BTreeMap<u64, Raft<C, SM>>>>,
+}
+
+impl<SM: RaftStateMachine<C>> Clone for Router<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            nodes: self.nodes.clone(),
+        }
+    }
+}
+
+impl<SM: RaftStateMachine<C>> Default for Router<SM> {
+    fn default() -> Self {
+        Self {
+            nodes: Arc::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NotRunning(u64);
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node {} is not running", self.0)
+    }
+}
+
+impl std::error::Error for NotRunning {}
+
+impl<SM: RaftStateMachine<C>> Router<SM> {
+    /// Registers node `id`.
+    pub fn add(&self, id: u64, raft: Raft<C, SM>) {
+        self.nodes.lock().expect("router lock").insert(id, raft);
+    }
+
+    /// Unregisters every node and returns their handles.
+    pub fn take_all(&self) -> Vec<Raft<C, SM>> {
+        std::mem::take(&mut *self.nodes.lock().expect("router lock"))
+            .into_values()
+            .collect()
+    }
+
+    fn get(&self, id: u64) -> Result<Raft<C, SM>, Unreachable<C>> {
+        self.nodes
+            .lock()
+            .expect("router lock")
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Unreachable::new(&NotRunning(id)))
+    }
+}
+
+/// A connection to one node through the router.
+pub struct Connection<SM: RaftStateMachine<C>> {
+    router: Router<SM>,
+    target: u64,
+}
+
+impl<SM: RaftStateMachine<C>> RaftNetworkFactory<C> for Router<SM> {
+    type Network = Connection<SM>;
+
+    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection<SM> {
+        Connection {
+            router: self.clone(),
+            target,
+        }
+    }
+}
+
+impl<SM: RaftStateMachine<C>> RaftNetworkV2<C> for Connection<SM> {
+    type SnapshotData = SM::SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<C>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
+        let raft = self.router.get(self.target)?;
+        raft.append_entries(rpc)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        let raft = self.router.get(self.target)?;
+        raft.vote(rpc)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<C>,
+        snapshot: SnapshotOf<C, SM::SnapshotData>,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let raft = self.router.get(self.target)?;
+        raft.install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
+    }
+}
+
+#[derive(Default)]
+struct MemLogState {
+    last_purged: Option<LogIdOf<C>>,
+    log: BTreeMap<u64, EntryOf<C>>,
+    committed: Option<LogIdOf<C>>,
+    vote: Option<VoteOf<C>>,
+}
+
+/// An in-memory raft log: a `BTreeMap` behind a mutex. Appends are "durable" at once.
+#[derive(Clone, Default)]
+pub struct MemLog {
+    state: Arc<Mutex<MemLogState>>,
+}
+
+impl MemLog {
+    fn state(&self) -> std::sync::MutexGuard<'_, MemLogState> {
+        self.state.lock().expect("log lock")
+    }
+}
+
+impl RaftLogReader<C> for MemLog {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<EntryOf<C>>, io::Error> {
+        Ok(self
+            .state()
+            .log
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+        Ok(self.state().vote)
+    }
+}
+
+impl RaftLogStorage<C> for MemLog {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
+        let state = self.state();
+        let last = state
+            .log
+            .last_key_value()
+            .map(|(_, entry)| entry.log_id())
+            .or_else(|| state.last_purged);
+        Ok(LogState {
+            last_purged_log_id: state.last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
+        self.state().vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        self.state().committed = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        Ok(self.state().committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = EntryOf<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        {
+            let mut state = self.state();
+            for entry in entries {
+                state.log.insert(entry.index(), entry);
+            }
+        }
+        callback.io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        let first_removed = last_log_id.map_or(0, |log_id| log_id.index + 1);
+        self.state().log.split_off(&first_removed);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
+        let mut state = self.state();
+        state.log = state.log.split_off(&(log_id.index + 1));
+        state.last_purged = Some(log_id);
+        Ok(())
+    }
+}
+
+/// An in-memory state machine: the last applied log id, the membership and the data in a
+/// `BTreeMap`. Snapshots are the data as JSON.
+#[derive(Default)]
+pub struct MemSm {
+    last_applied: Option<LogIdOf<C>>,
+    membership: StoredMembershipOf<C>,
+    data: BTreeMap<String, String>,
+    current: Option<(SnapshotMetaOf<C>, Vec<u8>)>,
+}
+
+/// Builds a [`MemSm`] snapshot from a copy of its state.
+pub struct MemSnapshotBuilder {
+    meta: SnapshotMetaOf<C>,
+    data: BTreeMap<String, String>,
+}
+
+impl RaftSnapshotBuilder<C> for MemSnapshotBuilder {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, Cursor<Vec<u8>>>, io::Error> {
+        let bytes = serde_json::to_vec(&self.data).map_err(io::Error::other)?;
+        Ok(SnapshotOf::<C, Cursor<Vec<u8>>> {
+            meta: self.meta.clone(),
+            snapshot: Cursor::new(bytes),
+        })
+    }
+}
+
+fn apply_request(data: &mut BTreeMap<String, String>, request: &Request) -> Response {
+    match request {
+        Request::Set { key, value } => {
+            data.insert(key.clone(), value.clone());
+            Response(Some(value.clone()))
+        }
+        Request::Append { key, suffix } => {
+            let value = data.entry(key.clone()).or_default();
+            value.push_str(suffix);
+            Response(Some(value.clone()))
+        }
+        Request::DeletePrefix { prefix } => {
+            data.retain(|key, _| !key.starts_with(prefix.as_str()));
+            Response(None)
+        }
+    }
+}
+
+impl RaftStateMachine<C> for MemSm {
+    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotBuilder = MemSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>), io::Error> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures_util::Stream<Item = Result<EntryResponder<C>, io::Error>>
+            + Unpin
+            + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id();
+            let response = match entry.app_data() {
+                Some(request) => apply_request(&mut self.data, request),
+                None => {
+                    if let Some(members) = entry.get_membership() {
+                        self.membership = StoredMembershipOf::<C>::new(Some(log_id), members);
+                    }
+                    Response(None)
+                }
+            };
+            self.last_applied = Some(log_id);
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> MemSnapshotBuilder {
+        MemSnapshotBuilder {
+            meta: SnapshotMetaOf::<C> {
+                last_log_id: self.last_applied,
+                last_membership: self.membership.clone(),
+            },
+            data: self.data.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<C>,
+        snapshot: Cursor<Vec<u8>>,
+    ) -> Result<(), io::Error> {
+        let bytes = snapshot.into_inner();
+        self.data = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.current = Some((meta.clone(), bytes));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<C, Cursor<Vec<u8>>>>, io::Error> {
+        Ok(self
+            .current
+            .as_ref()
+            .map(|(meta, bytes)| SnapshotOf::<C, Cursor<Vec<u8>>> {
+                meta: meta.clone(),
+                snapshot: Cursor::new(bytes.clone()),
+            }))
+    }
+}
