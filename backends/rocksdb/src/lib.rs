@@ -50,13 +50,20 @@
 //!
 //! # Recovery and errors
 //!
-//! The WAL is replayed with `WALRecoveryMode::TolerateCorruptedTailRecords`: a record
-//! cut short at the end of the log (a process killed in the middle of a write) is
-//! dropped, and any other damage (a checksum mismatch or a bad length inside the log)
-//! refuses the open with [`Error::Corruption`], because replaying only up to it could
-//! silently roll back commits that a Sync apply or a checkpoint reported durable.
-//! (RocksDB's default, point-in-time recovery, would open at the last good record
-//! instead.) Paranoid checks stay on, and every table file is opened at the open, so a
+//! A store opened in Sync mode replays the WAL with
+//! `WALRecoveryMode::TolerateCorruptedTailRecords`: a record cut short at the end of the
+//! log (a process killed in the middle of a write) is dropped, and any other damage (a
+//! checksum mismatch or a bad length inside the log) refuses the open with
+//! [`Error::Corruption`], because every commit of a Sync store was fsynced and replaying
+//! only up to the damage could silently roll back commits reported durable.
+//!
+//! A store opened in NoSync mode replays it with RocksDB's default, point-in-time
+//! recovery: up to the first damaged record. Its WAL tail was never fsynced, and a power
+//! cut keeps an arbitrary subset of those pages (the kernel writes dirty pages back in
+//! no particular order), so a hole followed by surviving records is what a power cut
+//! leaves, not damage; refusing it would lose the whole store, checkpoints included
+//! (the power-loss campaign found exactly that). Everything before the last checkpoint
+//! was fsynced and sits before the hole. Paranoid checks stay on, and every table file is opened at the open, so a
 //! damaged `CURRENT`, `MANIFEST` or table file fails the open too; damage inside a table
 //! block that the open does not read surfaces on the read that meets it.
 //!
@@ -85,7 +92,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use engine_api::{
     Commit, Config, Direction, Durability, Error, KeyRange, MAX_KEY_LEN, Namespace, OpRef,
-    RawEngine, ReadView, Result, ScanVisitor,
+    RawEngine, ReadView, Result, ScanVisitor, SyncMode,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, ErrorKind,
@@ -150,13 +157,16 @@ impl RocksDbEngine {
     }
 }
 
-fn options() -> Options {
+fn options(sync_mode: SyncMode) -> Options {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     // On by default in RocksDB (the crate's doc says otherwise); the open relies on it.
     options.set_paranoid_checks(true);
-    options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    options.set_wal_recovery_mode(match sync_mode {
+        SyncMode::Sync => DBRecoveryMode::TolerateCorruptedTailRecords,
+        SyncMode::NoSync => DBRecoveryMode::PointInTime,
+    });
     options.set_write_buffer_size(WRITE_BUFFER_SIZE);
     options.set_compression_type(DBCompressionType::Lz4);
     options.set_keep_log_file_num(INFO_LOGS_KEPT);
@@ -231,9 +241,9 @@ impl RawEngine for RocksDbEngine {
     // Every write reaches the OS before it returns.
     const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
-    fn open(dir: &Path, _config: &Config) -> Result<Self> {
+    fn open(dir: &Path, config: &Config) -> Result<Self> {
         let path: PathBuf = dir.join(DATABASE_DIR);
-        let options = options();
+        let options = options(config.sync_mode);
         let descriptors = families(&path, &options)?
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, options.clone()));

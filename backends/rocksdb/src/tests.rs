@@ -342,6 +342,27 @@ fn a_wal_damaged_before_its_last_record_is_a_corruption_error_at_open() -> TestR
 }
 
 #[test]
+fn a_nosync_store_whose_wal_has_a_hole_opens_at_the_record_before_it() -> TestResult {
+    // What a power cut leaves of a WAL tail that was never fsynced: some pages written
+    // back, some not (zeros), in no particular order.
+    let dir = store_with_only_a_wal(10)?;
+    let wal = database_file(dir.path(), is_wal)?;
+    let mut contents = std::fs::read(&wal)?;
+    let middle = contents.len() / 2;
+    contents[middle..middle + 4096].fill(0);
+    std::fs::write(&wal, &contents)?;
+
+    assert!(is_corruption(&open(dir.path(), SyncMode::Sync)));
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let applied = store
+        .applied_index()?
+        .expect("an index from before the hole");
+    assert!((1..10).contains(&applied), "{applied}");
+    assert_eq!(keys(&store, b"key/")?.len() as u64, applied);
+    Ok(())
+}
+
+#[test]
 fn a_wal_cut_inside_its_last_record_drops_that_commit_whole() -> TestResult {
     let dir = store_with_only_a_wal(10)?;
     let wal = database_file(dir.path(), is_wal)?;
