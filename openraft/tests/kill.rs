@@ -4,17 +4,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::router::Router;
-use common::{Request, TypeConfig, open_node, start, stop};
+use common::{Request, TypeConfig, open_node, start, start_leader, stop};
 use fsmstore::{Backend, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
-use openraft::BasicNode;
 use openraft::alias::LogIdOf;
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use rstest::rstest;
@@ -43,16 +41,7 @@ fn writer_child() {
     let dir = parts.next().expect("dir").to_string();
     runtime().block_on(async {
         let router = Router::default();
-        let node = start(1, backend, std::path::Path::new(&dir), sync_mode, &router).await;
-        node.raft
-            .initialize(BTreeMap::from([(1u64, BasicNode::default())]))
-            .await
-            .expect("initialize");
-        node.raft
-            .wait(TIMEOUT)
-            .current_leader(1, "leader")
-            .await
-            .expect("leader");
+        let node = start_leader(backend, std::path::Path::new(&dir), sync_mode, &router).await;
         let mut stdout = std::io::stdout();
         for i in 0u64.. {
             let request = Request::Set {

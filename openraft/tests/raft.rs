@@ -4,21 +4,20 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::router::Router;
-use common::{Request, Response, Sm, TypeConfig, open_node, start, stop};
+use common::{Request, Response, Sm, TypeConfig, open_node, start, start_leader, stop};
 use fsmstore::{Backend, Engine, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, META_MEMBERSHIP, fsmstore_index};
 use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::RaftStateMachine;
 use openraft::vote::RaftLeaderIdExt;
-use openraft::{BasicNode, Membership, RaftSnapshotBuilder};
+use openraft::{Membership, RaftSnapshotBuilder};
 
 type Entry = EntryOf<TypeConfig>;
 use rstest::rstest;
@@ -183,16 +182,7 @@ fn a_node_answers_writes_and_restarts_without_restoring_its_snapshot(
     let dir = tempfile::tempdir().expect("tempdir");
     let router = Router::default();
     runtime().block_on(async {
-        let node = start(1, backend, dir.path(), sync_mode, &router).await;
-        node.raft
-            .initialize(BTreeMap::from([(1u64, BasicNode::default())]))
-            .await
-            .expect("initialize");
-        node.raft
-            .wait(TIMEOUT)
-            .current_leader(1, "leader")
-            .await
-            .expect("leader");
+        let node = start_leader(backend, dir.path(), sync_mode, &router).await;
         let written = node.raft.client_write(set("a", "1")).await.expect("write");
         assert_eq!(written.data, Response(Some("1".into())));
         assert_consistent(&*node.engine);

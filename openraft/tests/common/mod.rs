@@ -142,6 +142,30 @@ pub async fn start(
     }
 }
 
+/// Starts node 1 alone on the stores under `root`, makes it a one-node cluster and waits
+/// until it leads.
+pub async fn start_leader(
+    backend: Backend,
+    root: &Path,
+    sync_mode: SyncMode,
+    router: &router::Router,
+) -> Node {
+    let node = start(1, backend, root, sync_mode, router).await;
+    node.raft
+        .initialize(std::collections::BTreeMap::from([(
+            1u64,
+            openraft::BasicNode::default(),
+        )]))
+        .await
+        .expect("initialize");
+    node.raft
+        .wait(Some(Duration::from_secs(10)))
+        .current_leader(1, "leader")
+        .await
+        .expect("leader");
+    node
+}
+
 /// Stops a node and waits until its stores are closed.
 pub async fn stop(node: Node, router: &router::Router, id: u64) {
     router.remove(id);
