@@ -8,7 +8,7 @@ use std::ops::{Bound, ControlFlow, RangeBounds};
 use bytes::Bytes;
 
 use crate::batch::MAX_KEY_LEN;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys::prefix_successor;
 
 /// What a scan calls with each entry, in scan order: return
@@ -18,12 +18,25 @@ pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>> + 
 
 /// Hands each entry of `entries` to `visit` until it breaks or fails: the walk every
 /// backend's [`ReadView::scan`](crate::ReadView::scan) ends in, whatever its iterator.
-pub fn visit_each<T>(
-    entries: impl IntoIterator<Item = T>,
-    mut visit: impl FnMut(T) -> Result<ControlFlow<()>>,
-) -> Result<()> {
+/// An engine error becomes an [`Error`] through `map_error`.
+///
+/// Each entry is taken apart where the engine's iterator returns it and only its two
+/// slices travel on, all of it inlined into the backend's walk: an entry moved whole into
+/// a closure is spilled to the stack and read back with wider loads than were stored, a
+/// store-to-load stall per entry that cost heed's scans about 15% of their time.
+#[inline(always)]
+pub fn visit_each<K, V, E>(
+    entries: impl Iterator<Item = std::result::Result<(K, V), E>>,
+    map_error: impl Fn(E) -> Error,
+    visit: &mut ScanVisitor<'_>,
+) -> Result<()>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
     for entry in entries {
-        if visit(entry)?.is_break() {
+        let (key, value) = entry.map_err(&map_error)?;
+        if visit(key.as_ref(), value.as_ref())?.is_break() {
             break;
         }
     }

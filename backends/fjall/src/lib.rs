@@ -296,13 +296,15 @@ impl ReadView for FjallView<'_> {
         let entries = self
             .snapshot
             .range::<&[u8], _>(self.keyspace(namespace), range.bounds());
-        let mut visit_one = |entry: fjall::Guard| {
-            let (key, value) = entry.into_inner().map_err(map_error)?;
-            visit(&key, &value)
-        };
         match direction {
-            Direction::Forward => visit_each(entries, &mut visit_one),
-            Direction::Reverse => visit_each(entries.rev(), &mut visit_one),
+            Direction::Forward => {
+                visit_each(entries.map(fjall::Guard::into_inner), map_error, visit)
+            }
+            Direction::Reverse => visit_each(
+                entries.rev().map(fjall::Guard::into_inner),
+                map_error,
+                visit,
+            ),
         }
     }
 }

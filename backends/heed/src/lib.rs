@@ -313,18 +313,16 @@ impl ReadView for HeedView<'_> {
     ) -> Result<()> {
         let db = self.db(namespace);
         let bounds = range.bounds();
-        let mut visit_one = |entry: heed::Result<(&[u8], &[u8])>| {
-            let (key, value) = entry.map_err(map_error)?;
-            visit(key, value)
-        };
         match direction {
             Direction::Forward => visit_each(
                 db.range(self.txn, &bounds).map_err(map_error)?,
-                &mut visit_one,
+                map_error,
+                visit,
             ),
             Direction::Reverse => visit_each(
                 db.rev_range(self.txn, &bounds).map_err(map_error)?,
-                &mut visit_one,
+                map_error,
+                visit,
             ),
         }
     }

@@ -33,8 +33,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use engine_api::{
-    Commit, Config, Direction, Durability, KeyRange, Namespace, OpRef, RawEngine, ReadView, Result,
-    ScanVisitor, visit_each,
+    Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
+    Result, ScanVisitor, visit_each,
 };
 
 /// The file that ties a directory to its contents in the registry.
@@ -158,12 +158,16 @@ impl ReadView for Namespaces {
         visit: &mut ScanVisitor<'_>,
     ) -> Result<()> {
         let entries = self.map(namespace).range::<[u8], _>(range.bounds());
-        let mut visit_one = |(key, value): (&Bytes, &Bytes)| visit(key, value);
         match direction {
-            Direction::Forward => visit_each(entries, &mut visit_one),
-            Direction::Reverse => visit_each(entries.rev(), &mut visit_one),
+            Direction::Forward => visit_each(entries.map(Ok), infallible, visit),
+            Direction::Reverse => visit_each(entries.rev().map(Ok), infallible, visit),
         }
     }
+}
+
+/// The error of a walk that cannot fail: a map in memory.
+fn infallible(never: std::convert::Infallible) -> Error {
+    match never {}
 }
 
 /// The registry key of the store in `dir`: the id in its `memory.id`, written on first
