@@ -8,7 +8,6 @@
 mod chart;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -38,12 +37,8 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
     }
     let out = report_dir();
     println!("{}", write_report(&target_dir().join("criterion"), &out)?);
-    let written = [out.join("report.md"), out.join("report.svg")];
-    eprintln!(
-        "wrote {} and {}",
-        written[0].display(),
-        written[1].display()
-    );
+    let (markdown, svg) = (out.join("report.md"), out.join("report.svg"));
+    eprintln!("wrote {} and {}", markdown.display(), svg.display());
     Ok(())
 }
 
@@ -52,66 +47,54 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
 pub fn write_report(criterion: &Path, out: &Path) -> Result<String, String> {
     let results = Results::from_estimates(load(criterion)?);
     if results.0.is_empty() {
-        let dir = criterion.display();
+        let criterion = criterion.display();
         return Err(format!(
-            "no fsmstore bench results under {dir}; run `cargo xtask bench` first"
+            "no fsmstore bench results under {criterion}; {RUN_THE_BENCH}"
         ));
     }
     let context = Context::new(&results, BenchRun::load(out).as_ref());
     let markdown = markdown(&results, &context);
     let svg = chart::svg(&results, &context)?;
-    std::fs::create_dir_all(out).map_err(|error| format!("cannot create {out:?}: {error}"))?;
-    for (name, text) in [("report.md", &markdown), ("report.svg", &svg)] {
-        let path = out.join(name);
-        std::fs::write(&path, text).map_err(|error| format!("cannot write {path:?}: {error}"))?;
-    }
+    let error = |error: std::io::Error| format!("cannot write into {}: {error}", out.display());
+    std::fs::create_dir_all(out).map_err(error)?;
+    std::fs::write(out.join("report.md"), &markdown).map_err(error)?;
+    std::fs::write(out.join("report.svg"), svg).map_err(error)?;
     Ok(markdown)
 }
 
-/// One criterion result: the median time of one iteration and its 95% confidence
-/// interval, in nanoseconds.
-#[derive(Clone, Debug, PartialEq)]
+/// What an error says when there is nothing to report on.
+const RUN_THE_BENCH: &str = "run `cargo xtask bench` first";
+
+/// One criterion result, as `estimates.json` has it: the median time of one iteration and
+/// its 95% confidence interval, in nanoseconds.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Estimate {
     /// Median time per iteration.
+    #[serde(rename = "point_estimate")]
     pub median_ns: f64,
-    /// Lower bound of the median's confidence interval.
-    pub lower_ns: f64,
-    /// Upper bound of the median's confidence interval.
-    pub upper_ns: f64,
-    /// When criterion wrote the result.
+    /// The median's confidence interval.
+    #[serde(rename = "confidence_interval")]
+    pub interval: Interval,
+    /// When criterion wrote the result: the file's time.
+    #[serde(skip)]
     pub measured: Option<SystemTime>,
 }
 
-impl Estimate {
-    /// Iterations per second at the median.
-    fn per_second(&self) -> f64 {
-        1e9 / self.median_ns
-    }
-
-    /// Half the confidence interval, relative to the median.
-    fn noise(&self) -> f64 {
-        (self.upper_ns - self.lower_ns) / 2.0 / self.median_ns
-    }
+/// A confidence interval, in nanoseconds.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Interval {
+    /// The lower bound.
+    #[serde(rename = "lower_bound")]
+    pub low: f64,
+    /// The upper bound.
+    #[serde(rename = "upper_bound")]
+    pub high: f64,
 }
 
-/// What the report reads of criterion's `estimates.json`: the median, in ns.
+/// What the report reads of criterion's `estimates.json`.
 #[derive(Deserialize)]
 struct CriterionEstimates {
-    median: CriterionStatistic,
-}
-
-/// A statistic in criterion's `estimates.json`.
-#[derive(Deserialize)]
-struct CriterionStatistic {
-    point_estimate: f64,
-    confidence_interval: CriterionInterval,
-}
-
-/// A statistic's confidence interval in criterion's `estimates.json`.
-#[derive(Deserialize)]
-struct CriterionInterval {
-    lower_bound: f64,
-    upper_bound: f64,
+    median: Estimate,
 }
 
 /// What the report reads of criterion's `benchmark.json`: the id as the bench wrote it
@@ -124,47 +107,40 @@ struct CriterionBenchmark {
 /// Every `new/estimates.json` under `dir`, by criterion's full benchmark id.
 pub fn load(dir: &Path) -> Result<BTreeMap<String, Estimate>, String> {
     if !dir.is_dir() {
-        return Err(format!(
-            "{dir:?} does not exist; run `cargo xtask bench` first"
-        ));
+        return Err(format!("{} does not exist; {RUN_THE_BENCH}", dir.display()));
     }
     let mut found = BTreeMap::new();
     for entry in WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|error| format!("cannot read {dir:?}: {error}"))?;
+        let entry = entry.map_err(|error| error.to_string())?;
         let path = entry.path();
-        let Some(case_dir) = path.parent().filter(|new| new.ends_with("new")) else {
+        let Some(new) = path.parent().filter(|new| new.ends_with("new")) else {
             continue;
         };
         if entry.file_name() != "estimates.json" || !entry.file_type().is_file() {
             continue;
         }
-        let id = match read_json::<CriterionBenchmark>(&case_dir.join("benchmark.json")) {
+        let case_dir = new.parent().and_then(|case| case.strip_prefix(dir).ok());
+        let case_dir = case_dir.map(|case| case.iter().map(|part| part.to_string_lossy()));
+        let id = match read_json::<CriterionBenchmark>(&new.join("benchmark.json")) {
             Ok(benchmark) => benchmark.full_id,
-            Err(_) => {
-                let parts = path.strip_prefix(dir).map_or(Vec::new(), |case| {
-                    case.iter().map(|part| part.to_string_lossy()).collect()
-                });
-                parts[..parts.len().saturating_sub(2)].join("/")
-            }
+            Err(_) => case_dir
+                .map(|parts| parts.collect::<Vec<_>>().join("/"))
+                .unwrap_or_default(),
         };
-        let CriterionEstimates { median } = read_json(path)?;
-        if !(median.point_estimate.is_finite() && median.point_estimate > 0.0) {
-            return Err(format!("{path:?}: no positive median"));
+        let CriterionEstimates { mut median } = read_json(path)?;
+        if !(median.median_ns.is_finite() && median.median_ns > 0.0) {
+            return Err(format!("{}: no positive median", path.display()));
         }
-        let estimate = Estimate {
-            median_ns: median.point_estimate,
-            lower_ns: median.confidence_interval.lower_bound,
-            upper_ns: median.confidence_interval.upper_bound,
-            measured: entry.metadata().ok().and_then(|meta| meta.modified().ok()),
-        };
-        found.insert(id, estimate);
+        median.measured = entry.metadata().ok().and_then(|meta| meta.modified().ok());
+        found.insert(id, median);
     }
     Ok(found)
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("{path:?}: {error}"))?;
-    serde_json::from_str(&text).map_err(|error| format!("{path:?}: {error}"))
+    let text = std::fs::read_to_string(path).map_err(|error| error.to_string());
+    let json = text.and_then(|text| serde_json::from_str(&text).map_err(|error| error.to_string()));
+    json.map_err(|error| format!("{}: {error}", path.display()))
 }
 
 /// A store's sync mode: how case ids spell it, how the report names it, and the overhead
@@ -192,15 +168,15 @@ impl Mode {
 }
 
 /// A case id in parts: (bench, engine, variant, size), e.g. `apply/redb/sync/16` or
-/// `scan/heed/reverse/1000`; a floor or a checkpoint has no engine or no size.
-type Case<'a> = (&'a str, &'a str, &'a str, Option<u64>);
+/// `scan/heed/reverse/1000`; a floor has no engine, a floor or a checkpoint no size (0).
+type Case<'a> = (&'a str, &'a str, &'a str, u64);
 
 /// The parts of `id` if it is a case of these benches.
 fn case(id: &str) -> Option<Case<'_>> {
     let parts: Vec<&str> = id.split('/').collect();
     match parts[..] {
-        ["floor", floor @ ("fdatasync_4k" | "write_4k")] => Some(("floor", "", floor, None)),
-        ["checkpoint", engine, "after_1000_nosync"] => Some(("checkpoint", engine, "", None)),
+        ["floor", floor @ ("fdatasync_4k" | "write_4k")] => Some(("floor", "", floor, 0)),
+        ["checkpoint", engine, "after_1000_nosync"] => Some(("checkpoint", engine, "", 0)),
         [
             bench @ ("apply" | "native"),
             engine,
@@ -214,7 +190,7 @@ fn case(id: &str) -> Option<Case<'_>> {
             size,
         ]
         | [bench @ ("scan" | "scan_native"), engine, variant, size] => {
-            Some((bench, engine, variant, Some(size.parse().ok()?)))
+            Some((bench, engine, variant, size.parse().ok()?))
         }
         _ => None,
     }
@@ -245,7 +221,7 @@ impl Results {
         )
     }
 
-    /// The cases of the given benches, sorted with engines in the usual order and deduped.
+    /// The cases of the given benches, engines in the usual order, then by size and variant.
     fn cases(&self, benches: &[&str]) -> Vec<Case<'_>> {
         let mut cases: Vec<Case> = self.0.keys().filter_map(|id| case(id)).collect();
         cases.retain(|(bench, ..)| benches.contains(bench));
@@ -255,20 +231,18 @@ impl Results {
 
     /// The results the chart draws and the report dates: floors, applies and checkpoints.
     fn timed(&self) -> impl Iterator<Item = &Estimate> {
-        let timed = ["floor", "apply", "native", "checkpoint"];
+        let timed = ["floor/", "apply/", "native/", "checkpoint/"];
+        let timed = move |id: &str| timed.iter().any(|bench| id.starts_with(bench));
         self.0
             .iter()
-            .filter(move |(id, _)| case(id).is_some_and(|case| timed.contains(&case.0)))
+            .filter(move |(id, _)| timed(id))
             .map(|(_, estimate)| estimate)
     }
 
     /// The engines with apply or checkpoint results, in the usual order.
     pub fn engines(&self) -> Vec<&str> {
-        let mut engines: Vec<&str> = self
-            .cases(&["apply", "native", "checkpoint"])
-            .iter()
-            .map(|case| case.1)
-            .collect();
+        let cases = self.cases(&["apply", "native", "checkpoint"]);
+        let mut engines: Vec<&str> = cases.iter().map(|case| case.1).collect();
         engines.dedup();
         engines
     }
@@ -278,7 +252,7 @@ impl Results {
         let mut sizes: Vec<u64> = self
             .cases(&["apply", "native"])
             .iter()
-            .filter_map(|case| case.3)
+            .map(|case| case.3)
             .collect();
         sizes.sort_unstable();
         sizes.dedup();
@@ -287,15 +261,6 @@ impl Results {
 
     fn get(&self, id: &str) -> Option<&Estimate> {
         self.0.get(id)
-    }
-
-    /// 4 KiB appended and `fdatasync`ed, or only appended.
-    fn floor(&self, sync: bool) -> Option<&Estimate> {
-        self.get(if sync {
-            "floor/fdatasync_4k"
-        } else {
-            "floor/write_4k"
-        })
     }
 
     /// The `apply` result of one case.
@@ -324,14 +289,14 @@ impl Results {
         let apply = self.apply(engine, mode, ops)?;
         let native = self.native(engine, mode, ops)?;
         Some((
-            apply.lower_ns / native.upper_ns,
-            apply.upper_ns / native.lower_ns,
+            apply.interval.low / native.interval.high,
+            apply.interval.high / native.interval.low,
         ))
     }
 
     /// A one-put Sync apply relative to a 4 KiB append plus `fdatasync`.
     pub fn sync_to_floor(&self, engine: &str) -> Option<f64> {
-        ratio(self.apply(engine, Mode::SYNC, 1), self.floor(true))
+        ratio(self.apply(engine, Mode::SYNC, 1), self.get(FDATASYNC))
     }
 
     /// How many times faster a NoSync apply of `ops` puts is than a Sync one.
@@ -345,6 +310,10 @@ impl Results {
         ratio(self.checkpoint(engine), self.apply(engine, Mode::SYNC, 1))
     }
 }
+
+/// The floor cases: 4 KiB appended and `fdatasync`ed, or only appended.
+const FDATASYNC: &str = "floor/fdatasync_4k";
+const WRITE: &str = "floor/write_4k";
 
 /// What the report says about where its numbers come from.
 struct Context {
@@ -387,28 +356,16 @@ impl Context {
     }
 }
 
-/// A Markdown table: the header (the first `left` columns left-aligned, the rest
-/// right-aligned), then the rows.
-fn table(out: &mut String, header: &[&str], left: usize, rows: Vec<Vec<String>>) {
-    let align = |column| if column < left { "---" } else { "---:" };
-    let align: Vec<&str> = (0..header.len()).map(align).collect();
-    let _ = writeln!(out, "| {} |\n|{}|", header.join(" | "), align.join("|"));
-    for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
-    }
-}
-
 /// The Markdown report.
 fn markdown(results: &Results, context: &Context) -> String {
     let (engines, sizes) = (results.engines(), results.batch_sizes());
     let median = |estimate: Option<&Estimate>| or_dash(estimate.map(|e| duration(e.median_ns)));
     let by = context.run.as_ref().map(|run| format!(", by {run}"));
+    let (measured, by) = (&context.measured, by.unwrap_or_default());
     let mut out = format!(
-        "# fsmstore: what fsync costs, per engine\n\nCriterion medians, {} on this machine{}. \
-         Absolute numbers vary by disk and from run to run (fsync especially); compare ratios \
-         from one run only.\n\n",
-        context.measured,
-        by.unwrap_or_default()
+        "# fsmstore: what fsync costs, per engine\n\nCriterion medians, {measured} on this \
+         machine{by}. Absolute numbers vary by disk and from run to run (fsync especially); \
+         compare ratios from one run only.\n\n"
     );
     if context.mixed_runs {
         out += "**Warning:** these results were measured hours apart, so they come from more \
@@ -416,54 +373,40 @@ fn markdown(results: &Results, context: &Context) -> String {
                 one consistent set.\n\n";
     }
 
-    out += "## Floor: the disk itself\n\n";
-    let floors = [
-        ("4 KiB append + `fdatasync`", true),
-        ("4 KiB append, no sync", false),
-    ];
-    let rows = floors.map(|(label, sync)| {
-        let rate = results.floor(sync).map(|floor| rate(floor.per_second()));
-        vec![label.to_owned(), median(results.floor(sync)), or_dash(rate)]
-    });
-    table(
-        &mut out,
-        &["case", "median", "per second"],
-        1,
-        rows.to_vec(),
-    );
+    out += "## Floor: the disk itself\n\n| case | median | per second |\n|---|---:|---:|\n";
+    for (case, id) in [
+        ("4 KiB append + `fdatasync`", FDATASYNC),
+        ("4 KiB append, no sync", WRITE),
+    ] {
+        let floor = results.get(id);
+        let (time, rate) = (
+            median(floor),
+            or_dash(floor.map(|e| rate(1e9 / e.median_ns))),
+        );
+        out += &format!("| {case} | {time} | {rate} |\n");
+    }
 
-    out += "\n## Summary\n\n";
-    let speedup_sizes: Vec<String> = sizes.iter().map(u64::to_string).collect();
-    let speedup = format!("NoSync speed-up ({} puts)", speedup_sizes.join(" / "));
-    let mut header = vec!["engine", "Sync apply, 1 put", "÷ fdatasync floor"];
-    header.extend([
-        "NoSync apply, 1 put",
-        &speedup,
-        "checkpoint after 1000 NoSync",
-    ]);
-    let mut rows = Vec::new();
+    let batches: Vec<String> = sizes.iter().map(u64::to_string).collect();
+    out += &format!(
+        "\n## Summary\n\n| engine | Sync apply, 1 put | ÷ fdatasync floor | NoSync apply, 1 put | \
+         NoSync speed-up ({} puts) | checkpoint after 1000 NoSync | ÷ Sync apply |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+        batches.join(" / ")
+    );
     for &engine in &engines {
         let speedup = |ops: &u64| or_dash(results.nosync_speedup(engine, *ops).map(times));
-        let speedups: Vec<String> = sizes.iter().map(speedup).collect();
-        rows.push(vec![
-            engine.to_owned(),
-            median(results.apply(engine, Mode::SYNC, 1)),
-            or_dash(results.sync_to_floor(engine).map(times)),
-            median(results.apply(engine, Mode::NOSYNC, 1)),
-            speedups.join(" / "),
-            median(results.checkpoint(engine)),
-            or_dash(results.checkpoint_to_sync_apply(engine).map(times)),
-        ]);
+        let speedups = sizes.iter().map(speedup).collect::<Vec<_>>().join(" / ");
+        let sync = median(results.apply(engine, Mode::SYNC, 1));
+        let nosync = median(results.apply(engine, Mode::NOSYNC, 1));
+        let to_floor = or_dash(results.sync_to_floor(engine).map(times));
+        let checkpoint = median(results.checkpoint(engine));
+        let to_sync = or_dash(results.checkpoint_to_sync_apply(engine).map(times));
+        out += &format!(
+            "| {engine} | {sync} | {to_floor} | {nosync} | {speedups} | {checkpoint} | {to_sync} |\n"
+        );
     }
-    table(
-        &mut out,
-        &[&header[..], &["÷ Sync apply"]].concat(),
-        1,
-        rows,
-    );
 
-    let _ = writeln!(
-        out,
+    out += &format!(
         "\n## Every case\n\n\
          Latency is the median time of one `apply` (one batch, one commit) with its 95% \
          confidence interval; puts/s counts puts. `native` is the same writes through the \
@@ -474,138 +417,78 @@ fn markdown(results: &Results, context: &Context) -> String {
          its range is over the target. The range covers the noise within each case, not \
          the drift of a shared disk between two cases measured seconds apart: before acting \
          on a bold Sync ratio, measure it in pairs with `cargo run --release -p \
-         fsmstore-benches --example overhead`.\n"
+         fsmstore-benches --example overhead`.\n\n\
+         | engine | mode | puts/batch | apply | apply puts/s | native | native puts/s | apply ÷ native |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n"
     );
-    let mut rows = Vec::new();
     for &engine in &engines {
         for mode in [Mode::SYNC, Mode::NOSYNC] {
             for &ops in &sizes {
-                let (apply, native) = (
-                    results.apply(engine, mode, ops),
-                    results.native(engine, mode, ops),
-                );
-                let range = results.overhead_range(engine, mode, ops);
-                let overhead =
-                    results
-                        .overhead(engine, mode, ops)
-                        .zip(range)
-                        .map(|(ratio, (low, high))| {
-                            let ratio = if low > mode.overhead_target {
-                                format!("**{ratio:.2}**")
-                            } else {
-                                format!("{ratio:.2}")
-                            };
-                            format!("{ratio} ({low:.2}–{high:.2})")
-                        });
-                let puts = |e: &Estimate| rate(e.per_second() * ops as f64);
-                let row = [engine, mode.name]
-                    .map(str::to_owned)
-                    .into_iter()
-                    .chain([ops.to_string()]);
-                let estimates = [
-                    apply.map(latency),
-                    apply.map(puts),
-                    native.map(latency),
-                    native.map(puts),
-                ];
-                if apply.is_some() || native.is_some() {
-                    rows.push(
-                        row.chain(estimates.into_iter().chain([overhead]).map(or_dash))
-                            .collect(),
-                    );
+                let apply = results.apply(engine, mode, ops);
+                let native = results.native(engine, mode, ops);
+                if apply.is_none() && native.is_none() {
+                    continue;
                 }
+                let range = results.overhead_range(engine, mode, ops);
+                let overhead = results.overhead(engine, mode, ops).zip(range);
+                let overhead = or_dash(overhead.map(|(ratio, (low, high))| {
+                    let bold = if low > mode.overhead_target { "**" } else { "" };
+                    format!("{bold}{ratio:.2}{bold} ({low:.2}–{high:.2})")
+                }));
+                let puts = |e: &Estimate| rate(1e9 / e.median_ns * ops as f64);
+                let (apply_puts, native_puts) =
+                    (or_dash(apply.map(puts)), or_dash(native.map(puts)));
+                let (apply, native) = (or_dash(apply.map(latency)), or_dash(native.map(latency)));
+                let mode = mode.name;
+                out += &format!(
+                    "| {engine} | {mode} | {ops} | {apply} | {apply_puts} | {native} | {native_puts} | {overhead} |\n"
+                );
             }
         }
     }
-    let header = [
-        "engine",
-        "mode",
-        "puts/batch",
-        "apply",
-        "apply puts/s",
-        "native",
-    ];
-    table(
-        &mut out,
-        &[&header[..], &["native puts/s", "apply ÷ native"]].concat(),
-        2,
-        rows,
-    );
 
-    let cold = results.cases(&["cold_start"]);
-    let mut cold: Vec<(&str, u64)> = cold
-        .iter()
-        .filter_map(|case| Some((case.1, case.3?)))
-        .collect();
-    cold.dedup();
+    let mut cold = results.cases(&["cold_start"]);
+    cold.dedup_by_key(|&mut (_, engine, _, keys)| (engine, keys));
     if !cold.is_empty() {
         out += "\n### Cold start: skip the restore, or restore the snapshot\n\n\
                 What a node pays at start-up: reopen the store and let `decide_restore` say \
                 `Skip` (the store already covers the snapshot), or reopen and restore the \
                 snapshot from a file (the whole store rewritten, made durable and switched \
-                in). Medians; the page cache is warm.\n\n";
-        let rows = cold.into_iter().map(|(engine, keys)| {
-            let skip = results.get(&format!("cold_start/{engine}/skip/{keys}"));
-            let restore = results.get(&format!("cold_start/{engine}/restore/{keys}"));
-            let (engine, keys, ratio) =
-                (engine.to_owned(), group_digits(keys), ratio(restore, skip));
-            vec![
-                engine,
-                keys,
-                or_dash(skip.map(latency)),
-                or_dash(restore.map(latency)),
-                or_dash(ratio.map(times)),
-            ]
-        });
-        let header = [
-            "engine",
-            "keys",
-            "reopen + skip",
-            "reopen + restore",
-            "restore ÷ skip",
-        ];
-        table(&mut out, &header, 1, rows.collect());
+                in). Medians; the page cache is warm.\n\n\
+                | engine | keys | reopen + skip | reopen + restore | restore ÷ skip |\n\
+                |---|---:|---:|---:|---:|\n";
     }
+    for (_, engine, _, keys) in cold {
+        let skip = results.get(&format!("cold_start/{engine}/skip/{keys}"));
+        let restore = results.get(&format!("cold_start/{engine}/restore/{keys}"));
+        let ratio = or_dash(ratio(restore, skip).map(times));
+        let (skip, restore) = (or_dash(skip.map(latency)), or_dash(restore.map(latency)));
+        let keys = group_digits(keys);
+        out += &format!("| {engine} | {keys} | {skip} | {restore} | {ratio} |\n");
+    }
+
     let mut scans = results.cases(&["scan", "scan_native"]);
-    scans.dedup_by_key(|case| (case.1, case.2, case.3));
+    scans.dedup_by_key(|&mut (_, engine, direction, entries)| (engine, direction, entries));
     if !scans.is_empty() {
-        let _ = writeln!(
-            out,
+        out += &format!(
             "\n### Range reads: through fsmstore ÷ through the engine's own API\n\n\
              One scan of consecutive keys from the middle of a filled store, from one view, \
              through `Engine::scan` and through the engine's own range iterator, measured in \
-             the same run. Target: at most {SCAN_TARGET:.2}.\n"
+             the same run. Target: at most {SCAN_TARGET:.2}.\n\n\
+             | engine | direction | entries | fsmstore | engine's API | ratio |\n\
+             |---|---|---:|---:|---:|---:|\n"
         );
-        let rows = scans
-            .into_iter()
-            .filter_map(|(_, engine, direction, entries)| {
-                let entries = entries?;
-                let ours = results.get(&format!("scan/{engine}/{direction}/{entries}"));
-                let native = results.get(&format!("scan_native/{engine}/{direction}/{entries}"));
-                let overhead = ratio(ours, native).map(|value| match format!("{value:.2}") {
-                    text if value > SCAN_TARGET => format!("**{text}**"),
-                    text => text,
-                });
-                let (ours, native) = (or_dash(ours.map(latency)), or_dash(native.map(latency)));
-                let (engine, direction) = (engine.to_owned(), direction.to_owned());
-                Some(vec![
-                    engine,
-                    direction,
-                    group_digits(entries),
-                    ours,
-                    native,
-                    or_dash(overhead),
-                ])
-            });
-        let header = [
-            "engine",
-            "direction",
-            "entries",
-            "fsmstore",
-            "engine's API",
-            "ratio",
-        ];
-        table(&mut out, &header, 2, rows.collect());
+    }
+    for (_, engine, direction, entries) in scans {
+        let ours = results.get(&format!("scan/{engine}/{direction}/{entries}"));
+        let native = results.get(&format!("scan_native/{engine}/{direction}/{entries}"));
+        let ratio = or_dash(ratio(ours, native).map(|ratio| {
+            let bold = if ratio > SCAN_TARGET { "**" } else { "" };
+            format!("{bold}{ratio:.2}{bold}")
+        }));
+        let (ours, native) = (or_dash(ours.map(latency)), or_dash(native.map(latency)));
+        let entries = group_digits(entries);
+        out += &format!("| {engine} | {direction} | {entries} | {ours} | {native} | {ratio} |\n");
     }
     out + "\n![Median latency per engine](report.svg)\n"
 }
@@ -629,11 +512,9 @@ fn or_dash(text: Option<String>) -> String {
 
 /// A median with its confidence interval, e.g. `1.23 ms ±4%`.
 fn latency(estimate: &Estimate) -> String {
-    format!(
-        "{} ±{:.0}%",
-        duration(estimate.median_ns),
-        estimate.noise() * 100.0
-    )
+    let interval = &estimate.interval;
+    let noise = (interval.high - interval.low) / 2.0 / estimate.median_ns;
+    format!("{} ±{:.0}%", duration(estimate.median_ns), noise * 100.0)
 }
 
 /// The unit a duration in ns is written in: (ns per unit, unit).
@@ -719,60 +600,65 @@ mod tests {
             let estimate = serde_json::json!({"point_estimate": median, "standard_error": 1.0, "confidence_interval": interval});
             let estimates = serde_json::json!({"mean": estimate, "median": estimate, "median_abs_dev": estimate, "slope": null, "std_dev": estimate});
             let benchmark = serde_json::json!({"group_id": group, "function_id": case, "full_id": id, "title": id});
-            std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
-            std::fs::write(dir.join(sub).join("benchmark.json"), benchmark.to_string())
-                .expect("write");
-            std::fs::write(dir.join(sub).join("estimates.json"), estimates.to_string())
-                .expect("write");
+            let dir = dir.join(sub);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("benchmark.json"), benchmark.to_string()).expect("write");
+            std::fs::write(dir.join("estimates.json"), estimates.to_string()).expect("write");
         }
     }
 
     fn fake_tree(root: &Path) {
-        write_case(root, "floor/fdatasync_4k", 1_000_000.0, 0.1);
-        write_case(root, "floor/write_4k", 4_000.0, 0.1);
-        for (engine, sync, nosync) in [
-            ("redb", 2_000_000.0, 20_000.0),
-            ("heed", 3_000_000.0, 10_000.0),
-        ] {
+        let case = |id: String, median, spread| write_case(root, &id, median, spread);
+        for (engine, sync, nosync) in [("redb", 2e6, 2e4), ("heed", 3e6, 1e4)] {
             // heed's NoSync cases are measured tightly, redb's loosely.
             let spread = if engine == "heed" { 0.01 } else { 0.1 };
             for ops in [1u64, 16, 256] {
                 let (sync, nosync) = (sync + ops as f64 * 1000.0, nosync * ops as f64);
-                write_case(root, &format!("apply/{engine}/sync/{ops}"), sync, 0.1);
-                write_case(root, &format!("native/{engine}/sync/{ops}"), sync, 0.1);
-                write_case(
-                    root,
-                    &format!("apply/{engine}/nosync/{ops}"),
-                    nosync,
-                    spread,
-                );
-                write_case(
-                    root,
-                    &format!("native/{engine}/nosync/{ops}"),
-                    nosync / 1.25,
-                    spread,
-                );
+                case(format!("apply/{engine}/sync/{ops}"), sync, 0.1);
+                case(format!("native/{engine}/sync/{ops}"), sync, 0.1);
+                case(format!("apply/{engine}/nosync/{ops}"), nosync, spread);
+                let native = nosync / 1.25;
+                case(format!("native/{engine}/nosync/{ops}"), native, spread);
             }
-            write_case(
-                root,
-                &format!("checkpoint/{engine}/after_1000_nosync"),
-                sync * 1.5,
+            let checkpoint = sync * 1.5;
+            case(
+                format!("checkpoint/{engine}/after_1000_nosync"),
+                checkpoint,
                 0.1,
             );
         }
-        write_case(root, "apply/memory/sync/1", 800.0, 0.1);
-        write_case(root, "apply/memory/nosync/1", 400.0, 0.1);
-        write_case(root, "checkpoint/memory/after_1000_nosync", 50.0, 0.1);
-        write_case(root, "cold_start/redb/skip/1000000", 2_000_000.0, 0.1);
-        write_case(
-            root,
-            "cold_start/redb/restore/1000000",
-            3_000_000_000.0,
-            0.1,
-        );
-        write_case(root, "cold_start/heed/restore/100000", 40_000_000.0, 0.1);
-        // Another bench's output is ignored.
-        write_case(root, "unrelated/thing", 5.0, 0.1);
+        for (id, median) in [
+            ("floor/fdatasync_4k", 1e6),
+            ("floor/write_4k", 4e3),
+            ("apply/memory/sync/1", 800.0),
+            ("apply/memory/nosync/1", 400.0),
+            ("checkpoint/memory/after_1000_nosync", 50.0),
+            ("cold_start/redb/skip/1000000", 2e6),
+            ("cold_start/redb/restore/1000000", 3e9),
+            ("cold_start/heed/restore/100000", 4e7),
+            // Another bench's output is ignored.
+            ("unrelated/thing", 5.0),
+        ] {
+            case(id.to_owned(), median, 0.1);
+        }
+    }
+
+    fn fake_results() -> Results {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fake_tree(dir.path());
+        Results::from_estimates(load(dir.path()).expect("load"))
+    }
+
+    /// Results with only the given floors, written at the given seconds.
+    fn floors_measured_at(fdatasync: u64, write: u64) -> Results {
+        let json =
+            r#"{"point_estimate": 1, "confidence_interval": {"lower_bound": 1, "upper_bound": 1}}"#;
+        let estimate = |seconds| Estimate {
+            measured: Some(UNIX_EPOCH + Duration::from_secs(seconds)),
+            ..serde_json::from_str(json).expect("an estimate")
+        };
+        let floors = [(FDATASYNC, estimate(fdatasync)), (WRITE, estimate(write))];
+        Results::from_estimates(BTreeMap::from(floors.map(|(id, e)| (id.to_owned(), e))))
     }
 
     #[test]
@@ -781,9 +667,12 @@ mod tests {
         fake_tree(dir.path());
         let estimates = load(dir.path()).expect("load");
         assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 3 + 1);
-        let floor = &estimates["floor/fdatasync_4k"];
+        let floor = &estimates[FDATASYNC];
         assert_eq!(floor.median_ns, 1_000_000.0);
-        assert_eq!((floor.lower_ns, floor.upper_ns), (900_000.0, 1_100_000.0));
+        assert_eq!(
+            (floor.interval.low, floor.interval.high),
+            (900_000.0, 1_100_000.0)
+        );
         assert!(floor.measured.is_some());
         assert_eq!(estimates["apply/redb/nosync/16"].median_ns, 320_000.0);
     }
@@ -791,36 +680,40 @@ mod tests {
     #[test]
     fn results_without_a_benchmark_json_are_named_by_their_path() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write_case(dir.path(), "floor/write_4k", 4_000.0, 0.1);
+        write_case(dir.path(), WRITE, 4_000.0, 0.1);
         std::fs::remove_file(dir.path().join("floor/write_4k/new/benchmark.json")).expect("rm");
         let estimates = load(dir.path()).expect("load");
-        assert!(estimates.contains_key("floor/write_4k"), "{estimates:?}");
+        assert!(estimates.contains_key(WRITE), "{estimates:?}");
     }
 
     #[test]
     fn ratios_are_computed_from_the_medians() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        fake_tree(dir.path());
-        let results = Results::from_estimates(load(dir.path()).expect("load"));
+        let results = fake_results();
         assert_eq!(results.engines(), ["memory", "redb", "heed"]);
         assert_eq!(results.batch_sizes(), [1, 16, 256]);
         let close = |a: Option<f64>, b: f64| {
             let a = a.expect("a ratio");
             assert!((a - b).abs() < 1e-9, "{a} != {b}");
         };
-        close(results.sync_to_floor("redb"), 2.001);
-        close(results.sync_to_floor("heed"), 3.001);
-        close(results.nosync_speedup("redb", 1), 2_001_000.0 / 20_000.0);
-        close(
-            results.nosync_speedup("heed", 256),
-            3_256_000.0 / 2_560_000.0,
-        );
-        close(
-            results.checkpoint_to_sync_apply("redb"),
-            3_000_000.0 / 2_001_000.0,
-        );
-        close(results.overhead("redb", Mode::SYNC, 16), 1.0);
-        close(results.overhead("heed", Mode::NOSYNC, 256), 1.25);
+        let ratios = [
+            (results.sync_to_floor("redb"), 2.001),
+            (results.sync_to_floor("heed"), 3.001),
+            (results.nosync_speedup("redb", 1), 2_001_000.0 / 20_000.0),
+            (
+                results.nosync_speedup("heed", 256),
+                3_256_000.0 / 2_560_000.0,
+            ),
+            (
+                results.checkpoint_to_sync_apply("redb"),
+                3_000_000.0 / 2_001_000.0,
+            ),
+            (results.checkpoint_to_sync_apply("memory"), 50.0 / 800.0),
+            (results.overhead("redb", Mode::SYNC, 16), 1.0),
+            (results.overhead("heed", Mode::NOSYNC, 256), 1.25),
+        ];
+        for (ratio, expected) in ratios {
+            close(ratio, expected);
+        }
         let (low, high) = results
             .overhead_range("redb", Mode::SYNC, 1)
             .expect("a range");
@@ -828,7 +721,6 @@ mod tests {
         close(Some(high), 1.1 / 0.9);
         assert_eq!(results.overhead("memory", Mode::SYNC, 1), None);
         assert_eq!(results.nosync_speedup("memory", 16), None);
-        close(results.checkpoint_to_sync_apply("memory"), 50.0 / 800.0);
     }
 
     #[test]
@@ -836,13 +728,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (criterion, out) = (dir.path().join("criterion"), dir.path().join("report"));
         fake_tree(&criterion);
-        let now = SystemTime::now();
-        let minute = Duration::from_secs(60);
+        let (now, minute) = (SystemTime::now(), Duration::from_secs(60));
+        let (started, finished) = (now - minute, now + minute);
+        let engines = vec!["redb".to_owned(), "heed".to_owned()];
         let run = BenchRun {
-            started: now - minute,
-            finished: now + minute,
+            started,
+            finished,
             quick: true,
-            engines: vec!["redb".to_owned(), "heed".to_owned()],
+            engines,
             criterion_args: Vec::new(),
         };
         run.save(&out).expect("save");
@@ -877,38 +770,22 @@ mod tests {
 
     #[test]
     fn the_chart_has_a_bar_per_case_and_is_well_formed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        fake_tree(dir.path());
-        let results = Results::from_estimates(load(dir.path()).expect("load"));
+        let results = fake_results();
         let svg = chart::svg(&results, &Context::new(&results, None)).expect("chart");
         assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
-        // A bar per case plus the legend's swatch: 2 engines × 3 sizes + memory's one size,
-        // per mode, and 3 checkpoints.
-        for (colour, bars) in [
-            ("#1F4E9A", 2 * 3 + 1),
-            ("#86B8E8", 2 * 3 + 1),
-            ("#E08A2C", 3),
-        ] {
-            let filled = format!("fill=\"{colour}\"");
-            assert_eq!(
-                svg.lines()
-                    .filter(|line| line.starts_with("<rect") && line.contains(&filled))
-                    .count(),
-                bars + 1,
-                "{colour}"
-            );
+        // A bar per case and a legend swatch: per mode, 2 engines × 3 sizes and memory's one
+        // size; 3 checkpoints.
+        for (colour, bars) in [("#1F4E9A", 7), ("#86B8E8", 7), ("#E08A2C", 3)] {
+            let fill = format!("fill=\"{colour}\"");
+            let rects = svg
+                .lines()
+                .filter(|line| line.starts_with("<rect") && line.contains(&fill));
+            assert_eq!(rects.count(), bars + 1, "{colour}");
         }
-        for label in [
-            "memory",
-            "redb",
-            "heed",
-            "1 ms",
-            "10 µs",
-            "4 KiB append + fdatasync, 1.00 ms",
-            "\n2.00 ms\n",
-        ] {
+        let labels = ["memory", "redb", "heed", "1 ms", "10 µs", "\n2.00 ms\n"];
+        for label in labels.iter().chain(&["4 KiB append + fdatasync, 1.00 ms"]) {
             assert!(svg.contains(label), "{label} missing");
         }
     }
@@ -916,61 +793,34 @@ mod tests {
     #[test]
     fn a_run_record_only_describes_the_results_it_made() {
         let at = |seconds| UNIX_EPOCH + Duration::from_secs(seconds);
+        let (started, finished, quick) = (at(1_000), at(2_000), false);
+        let criterion_args = vec!["--sample-size".to_owned(), "20".to_owned()];
         let run = BenchRun {
-            started: at(1000),
-            finished: at(2000),
-            quick: true,
+            started,
+            finished,
+            quick,
             engines: Vec::new(),
-            criterion_args: Vec::new(),
+            criterion_args,
         };
-        let mut estimates = BTreeMap::new();
-        let estimate = Estimate {
-            median_ns: 1.0,
-            lower_ns: 1.0,
-            upper_ns: 1.0,
-            measured: Some(at(1500)),
-        };
-        estimates.insert("floor/write_4k".to_owned(), estimate.clone());
-        let results = Results::from_estimates(estimates.clone());
-        assert!(Context::new(&results, Some(&run)).run.is_some());
-        estimates.insert(
-            "floor/fdatasync_4k".to_owned(),
-            Estimate {
-                measured: Some(at(3000)),
-                ..estimate
-            },
+        let context = Context::new(&floors_measured_at(1_500, 1_600), Some(&run));
+        let with_args = "with criterion arguments `--sample-size 20`";
+        assert!(context.run.is_some_and(|run| run.ends_with(with_args)));
+        assert_eq!(
+            Context::new(&floors_measured_at(1_500, 3_000), Some(&run)).run,
+            None
         );
-        let results = Results::from_estimates(estimates);
-        assert_eq!(Context::new(&results, Some(&run)).run, None);
     }
 
     #[test]
     fn results_hours_apart_are_flagged_as_mixed_runs() {
-        let at = |seconds| UNIX_EPOCH + Duration::from_secs(seconds);
-        let estimate = |seconds| Estimate {
-            median_ns: 1.0,
-            lower_ns: 1.0,
-            upper_ns: 1.0,
-            measured: Some(at(seconds)),
-        };
-        let results = |write_seconds| {
-            let floors = [
-                ("floor/fdatasync_4k", estimate(1_795_478_400)),
-                ("floor/write_4k", estimate(write_seconds)),
-            ];
-            Results::from_estimates(
-                floors
-                    .map(|(id, estimate)| (id.to_owned(), estimate))
-                    .into(),
-            )
-        };
-        let context = Context::new(&results(1_795_479_000), None);
+        let context = Context::new(&floors_measured_at(1_795_478_400, 1_795_479_000), None);
         assert!(!context.mixed_runs);
         assert_eq!(
             context.measured,
             "measured 2026-11-24 00:00 UTC to 2026-11-24 00:10 UTC"
         );
-        assert!(Context::new(&results(1_795_478_400 + 86_400), None).mixed_runs);
+        let a_day_later = floors_measured_at(1_795_478_400, 1_795_478_400 + 86_400);
+        assert!(Context::new(&a_day_later, None).mixed_runs);
     }
 
     #[test]
@@ -984,35 +834,26 @@ mod tests {
 
     #[test]
     fn numbers_are_printed_with_three_significant_digits() {
+        let ns = [850.0, 1_234.0, 12_345.0, 999_960.0, 5_432_100.0, 2.5e9];
         let durations = [
-            (850.0, "850 ns"),
-            (1_234.0, "1.23 µs"),
-            (12_345.0, "12.3 µs"),
-            (999_960.0, "1.00 ms"),
-            (5_432_100.0, "5.43 ms"),
-            (2.5e9, "2.50 s"),
+            "850 ns", "1.23 µs", "12.3 µs", "1.00 ms", "5.43 ms", "2.50 s",
         ];
-        for (ns, text) in durations {
-            assert_eq!(duration(ns), text);
-        }
+        assert_eq!(ns.map(duration), durations);
         assert_eq!(
-            [rate(1_234_567.0), rate(812.4), rate(99.44)],
+            [1_234_567.0, 812.4, 99.44].map(rate),
             ["1,230,000", "812", "99.4"]
         );
-        assert_eq!(
-            [times(57.4), times(3.44), times(0.0625)],
-            ["57×", "3.4×", "0.063×"]
-        );
-        assert_eq!([decade_label(1e4), decade_label(1e6)], ["10 µs", "1 ms"]);
+        assert_eq!([57.4, 3.44, 0.0625].map(times), ["57×", "3.4×", "0.063×"]);
+        assert_eq!([1e4, 1e6].map(decade_label), ["10 µs", "1 ms"]);
     }
 
     #[test]
     fn dates_are_utc_calendar_dates() {
-        let day = Duration::from_secs(86_400);
+        let (second, day) = (Duration::from_secs(1), Duration::from_secs(86_400));
         assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00 UTC");
         assert_eq!(utc(UNIX_EPOCH - day), "1969-12-31 00:00 UTC");
         assert_eq!(
-            utc(UNIX_EPOCH + Duration::from_secs(951_829_500)),
+            utc(UNIX_EPOCH + second * 951_829_500),
             "2000-02-29 13:05 UTC"
         );
         assert_eq!(utc(UNIX_EPOCH + day * 20_781), "2026-11-24 00:00 UTC");
@@ -1021,16 +862,25 @@ mod tests {
     #[test]
     fn range_reads_are_paired_with_their_native_baseline_and_shown_as_ratios() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path();
-        write_case(root, "scan/redb/forward/1000", 1_100_000.0, 0.1);
-        write_case(root, "scan_native/redb/forward/1000", 1_000_000.0, 0.1);
-        write_case(root, "scan/heed/reverse/100000", 50_000_000.0, 0.1);
-        write_case(root, "scan_native/heed/reverse/100000", 40_000_000.0, 0.1);
-        let results = Results::from_estimates(load(root).expect("load"));
+        write_case(dir.path(), "scan/redb/forward/1000", 1_100_000.0, 0.1);
+        write_case(
+            dir.path(),
+            "scan_native/redb/forward/1000",
+            1_000_000.0,
+            0.1,
+        );
+        write_case(dir.path(), "scan/heed/reverse/100000", 50_000_000.0, 0.1);
+        write_case(
+            dir.path(),
+            "scan_native/heed/reverse/100000",
+            40_000_000.0,
+            0.1,
+        );
+        let results = Results::from_estimates(load(dir.path()).expect("load"));
         let markdown = markdown(&results, &Context::new(&results, None));
-        let redb = "| redb | forward | 1,000 | 1.10 ms ±10% | 1.00 ms ±10% | 1.10 |";
-        let heed = "| heed | reverse | 100,000 | 50.0 ms ±10% | 40.0 ms ±10% | **1.25** |";
-        let (redb, heed) = (markdown.find(redb), markdown.find(heed));
+        let redb = markdown.find("| redb | forward | 1,000 | 1.10 ms ±10% | 1.00 ms ±10% | 1.10 |");
+        let heed =
+            markdown.find("| heed | reverse | 100,000 | 50.0 ms ±10% | 40.0 ms ±10% | **1.25** |");
         assert!(redb.is_some() && heed.is_some(), "{markdown}");
         assert!(redb < heed, "engines in the usual order");
     }

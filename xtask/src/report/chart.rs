@@ -7,36 +7,26 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Context, Mode, Results, decade_label, duration};
+use super::{Context, FDATASYNC, Mode, Results, WRITE, decade_label, duration};
 
-const SYNC: RGBColor = RGBColor(0x1f, 0x4e, 0x9a);
-const NOSYNC: RGBColor = RGBColor(0x86, 0xb8, 0xe8);
-const CHECKPOINT: RGBColor = RGBColor(0xe0, 0x8a, 0x2c);
-const FDATASYNC: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
-const WRITE: RGBColor = RGBColor(0x6b, 0x76, 0x80);
+const SYNC_BAR: RGBColor = RGBColor(0x1f, 0x4e, 0x9a);
+const NOSYNC_BAR: RGBColor = RGBColor(0x86, 0xb8, 0xe8);
+const CHECKPOINT_BAR: RGBColor = RGBColor(0xe0, 0x8a, 0x2c);
+const FDATASYNC_LINE: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
+const WRITE_LINE: RGBColor = RGBColor(0x6b, 0x76, 0x80);
 const GREY: RGBColor = RGBColor(0x44, 0x44, 0x44);
 
 /// Pixels per bar slot on the x axis; a bar fills 90% of its slot.
 const SLOT: f64 = 19.0;
-/// Pixels left of the plot (y labels), right of the bars inside the plot (the legend: a
-/// series label outside the plot would be clipped), above the plot (the title) and below
-/// it (the x labels), and the plot's own height.
-const LEFT: u32 = 100;
-const LEGEND: u32 = 320;
+/// Pixels for the y labels, the title, the x labels and the plot's height.
+const LEFT: u32 = 110;
 const TOP: u32 = 64;
 const BOTTOM: u32 = 80;
 const HEIGHT: u32 = 380;
+/// Pixels right of the bars for the legend, inside the plot: a legend outside it is clipped.
+const LEGEND: u32 = 310;
 /// The share of the plot's height kept free above the tallest bar for its label.
 const LABEL_ROOM: f64 = 0.08;
-
-/// One bar: its left edge (in slots), its median, where its label starts (its top, or
-/// the native marker over it) and its colour.
-struct Bar {
-    left: f64,
-    ns: f64,
-    label_at: f64,
-    colour: RGBColor,
-}
 
 /// The SVG chart.
 pub fn svg(results: &Results, context: &Context) -> Result<String, String> {
@@ -72,7 +62,7 @@ fn draw(results: &Results, context: &Context, svg: &mut String) -> Result<(), Bo
     // Per engine, in slots: a pad, a pair per batch size (half a slot apart), half a slot,
     // the checkpoint and a pad.
     let group = 2.5 * sizes.len() as f64 + 3.5;
-    let slots = (engines.len() as f64 * group).max(420.0 / SLOT);
+    let slots = (engines.len() as f64 * group).max(600.0 / SLOT);
     let width = LEFT + (slots * SLOT) as u32 + LEGEND;
     let (low, high) = y_range(results.timed().map(|estimate| estimate.median_ns));
 
@@ -82,22 +72,17 @@ fn draw(results: &Results, context: &Context, svg: &mut String) -> Result<(), Bo
     let title_font = font(21.0, FontStyle::Bold, HPos::Left, VPos::Top);
     root.draw(&Text::new(title, (LEFT as i32, 10), title_font))?;
     let subtitle = ". Log scale. Absolute numbers vary by disk; compare ratios within one run.";
-    let subtitle = Text::new(
-        context.measured.clone() + subtitle,
-        (LEFT as i32, 36),
-        font(15.0, FontStyle::Normal, HPos::Left, VPos::Top).color(&GREY),
-    );
-    root.draw(&subtitle)?;
+    let subtitle = context.measured.clone() + subtitle;
+    let subtitle_font = font(15.0, FontStyle::Normal, HPos::Left, VPos::Top).color(&GREY);
+    root.draw(&Text::new(subtitle, (LEFT as i32, 36), subtitle_font))?;
 
+    let x_range = 0.0..slots + f64::from(LEGEND - 10) / SLOT;
     let mut chart = ChartBuilder::on(&root)
         .margin_top(TOP)
         .margin_right(10)
-        .y_label_area_size(LEFT)
+        .y_label_area_size(LEFT - 10)
         .x_label_area_size(BOTTOM)
-        .build_cartesian_2d(
-            0.0..slots + f64::from(LEGEND - 10) / SLOT,
-            (low..high).log_scale(),
-        )?;
+        .build_cartesian_2d(x_range, (low..high).log_scale())?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -111,43 +96,31 @@ fn draw(results: &Results, context: &Context, svg: &mut String) -> Result<(), Bo
         .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
         .draw()?;
 
+    // Bars as (left edge in slots, median, colour, where the label starts: the bar's top or
+    // the native marker over it), native markers as (left edge, median), and the labels
+    // under the axis as (centre, text, pixels below the axis, font).
     let (mut bars, mut markers, mut labels) = (Vec::new(), Vec::new(), Vec::new());
     let small = font(14.0, FontStyle::Normal, HPos::Center, VPos::Top);
     for (position, engine) in engines.iter().enumerate() {
         let start = position as f64 * group;
         for (index, ops) in sizes.iter().enumerate() {
             let pair = start + 1.0 + 2.5 * index as f64;
-            for (left, mode, colour) in
-                [(pair, Mode::SYNC, SYNC), (pair + 1.0, Mode::NOSYNC, NOSYNC)]
-            {
-                let native = results
-                    .native(engine, mode, *ops)
-                    .map(|native| native.median_ns);
+            let modes = [
+                (pair, Mode::SYNC, SYNC_BAR),
+                (pair + 1.0, Mode::NOSYNC, NOSYNC_BAR),
+            ];
+            for (left, mode, colour) in modes {
+                let native = results.native(engine, mode, *ops).map(|e| e.median_ns);
                 markers.extend(native.map(|native| (left, native)));
-                if let Some(apply) = results.apply(engine, mode, *ops) {
-                    let (ns, label_at) =
-                        (apply.median_ns, native.unwrap_or(0.0).max(apply.median_ns));
-                    bars.push(Bar {
-                        left,
-                        ns,
-                        label_at,
-                        colour,
-                    });
+                if let Some(ns) = results.apply(engine, mode, *ops).map(|e| e.median_ns) {
+                    bars.push((left, ns, colour, native.unwrap_or(ns).max(ns)));
                 }
             }
             labels.push((pair + 1.0, ops.to_string(), 6, small.clone()));
         }
         let checkpoint = start + 1.0 + 2.5 * sizes.len() as f64 + 0.5;
-        if let Some(ns) = results
-            .checkpoint(engine)
-            .map(|estimate| estimate.median_ns)
-        {
-            bars.push(Bar {
-                left: checkpoint,
-                ns,
-                label_at: ns,
-                colour: CHECKPOINT,
-            });
+        if let Some(ns) = results.checkpoint(engine).map(|e| e.median_ns) {
+            bars.push((checkpoint, ns, CHECKPOINT_BAR, ns));
         }
         labels.push((checkpoint + 0.5, "ckpt".to_owned(), 6, small.clone()));
         let name = font(17.0, FontStyle::Bold, HPos::Center, VPos::Top);
@@ -155,72 +128,54 @@ fn draw(results: &Results, context: &Context, svg: &mut String) -> Result<(), Bo
     }
 
     for (colour, label) in [
-        (SYNC, "Sync apply"),
-        (NOSYNC, "NoSync apply"),
-        (CHECKPOINT, "checkpoint after 1000 NoSync applies"),
+        (SYNC_BAR, "Sync apply"),
+        (NOSYNC_BAR, "NoSync apply"),
+        (CHECKPOINT_BAR, "checkpoint after 1000 NoSync applies"),
     ] {
-        let bars = bars.iter().filter(|bar| bar.colour == colour);
-        let bars = bars.map(|bar| {
-            Rectangle::new([(bar.left, low), (bar.left + 0.9, bar.ns)], colour.filled())
+        let bars = bars.iter().filter(|bar| bar.2 == colour);
+        let bars = bars.map(|&(left, ns, ..)| {
+            Rectangle::new([(left, low), (left + 0.9, ns)], colour.filled())
         });
         let swatch = move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled());
         chart.draw_series(bars)?.label(label).legend(swatch);
     }
-    let marker = |&(left, ns): &(f64, f64)| {
-        PathElement::new([(left - 0.1, ns), (left + 1.0, ns)], BLACK.stroke_width(3))
-    };
+    let marker =
+        |&(left, ns)| PathElement::new([(left - 0.1, ns), (left + 1.0, ns)], BLACK.stroke_width(3));
     let swatch = |(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK.stroke_width(3));
+    let native = "native engine API, same writes";
     chart
         .draw_series(markers.iter().map(marker))?
-        .label("native engine API, same writes")
+        .label(native)
         .legend(swatch);
-    for (sync, colour, label) in [
-        (true, FDATASYNC, "4 KiB append + fdatasync"),
-        (false, WRITE, "4 KiB append, no sync"),
+    for (id, colour, label) in [
+        (FDATASYNC, FDATASYNC_LINE, "4 KiB append + fdatasync"),
+        (WRITE, WRITE_LINE, "4 KiB append, no sync"),
     ] {
-        let floor = results.floor(sync).map(|estimate| estimate.median_ns);
-        let line = floor.map(|ns| {
-            DashedPathElement::new([(0.0, ns), (slots, ns)], 6, 4, colour.stroke_width(2))
-        });
-        let value = floor.map_or("—".to_owned(), duration);
-        let swatch = move |(x, y)| {
-            DashedPathElement::new([(x, y), (x + 14, y)], 4, 2, colour.stroke_width(2))
-        };
-        chart
-            .draw_series(line)?
-            .label(format!("floor: {label}, {value}"))
-            .legend(swatch);
+        let floor = results.get(id).map(|estimate| estimate.median_ns);
+        let style = colour.stroke_width(2);
+        let line = floor.map(|ns| DashedPathElement::new([(0.0, ns), (slots, ns)], 6, 4, style));
+        let swatch = move |(x, y)| DashedPathElement::new([(x, y), (x + 14, y)], 4, 2, style);
+        let label = format!("floor: {label}, {}", floor.map_or("—".to_owned(), duration));
+        chart.draw_series(line)?.label(label).legend(swatch);
     }
 
     // Each bar's median, written upwards from its top or from the marker over it.
     let upwards =
         font(12.0, FontStyle::Normal, HPos::Left, VPos::Center).transform(FontTransform::Rotate270);
-    chart.draw_series(bars.iter().map(|bar| {
-        EmptyElement::at((bar.left + 0.45, bar.label_at))
-            + Text::new(duration(bar.ns), (0, -4), upwards.clone())
+    chart.draw_series(bars.iter().map(|&(left, ns, _, label_at)| {
+        EmptyElement::at((left + 0.45, label_at))
+            + Text::new(duration(ns), (0, -4), upwards.clone())
     }))?;
+    let note = "numbers under the bars: puts per batch (16-byte keys, 128-byte values); one apply = one batch = one commit";
+    labels.push((slots / 2.0, note.to_owned(), 56, small.color(&GREY)));
     chart.draw_series(labels.into_iter().map(|(x, text, below, font)| {
         EmptyElement::at((x, low)) + Text::new(text, (0, below), font)
     }))?;
-    let separators = (1..engines.len()).map(|position| position as f64 * group);
-    chart.draw_series(
-        separators.map(|x| PathElement::new([(x, low), (x, high)], RGBColor(0xe4, 0xe4, 0xe4))),
-    )?;
-    let note = "numbers under the bars: puts per batch (16-byte keys, 128-byte values); one apply = one batch = one commit";
-    let note_at = EmptyElement::at((slots / 2.0, low))
-        + Text::new(
-            note,
-            (0, 56),
-            font(14.0, FontStyle::Normal, HPos::Center, VPos::Top).color(&GREY),
-        );
-    chart.draw_series([note_at])?;
 
+    let legend_left = (slots * SLOT) as i32 + 16;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::Coordinate(
-            (slots * SLOT) as i32 + 16,
-            0,
-        ))
+        .position(SeriesLabelPosition::Coordinate(legend_left, 0))
         .label_font(("sans-serif", 15))
         .background_style(WHITE)
         .border_style(RGBColor(0xcf, 0xcf, 0xcf))
