@@ -119,13 +119,17 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Estimate>, String> {
         if entry.file_name() != "estimates.json" || !entry.file_type().is_file() {
             continue;
         }
-        let case_dir = new.parent().and_then(|case| case.strip_prefix(dir).ok());
-        let case_dir = case_dir.map(|case| case.iter().map(|part| part.to_string_lossy()));
         let id = match read_json::<CriterionBenchmark>(&new.join("benchmark.json")) {
             Ok(benchmark) => benchmark.full_id,
-            Err(_) => case_dir
-                .map(|parts| parts.collect::<Vec<_>>().join("/"))
-                .unwrap_or_default(),
+            // Without it, the case's directories stand in for the id.
+            Err(_) => {
+                let case = new.parent().and_then(|case| case.strip_prefix(dir).ok());
+                let parts = case.into_iter().flat_map(|case| case.iter());
+                parts
+                    .map(|part| part.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            }
         };
         let CriterionEstimates { mut median } = read_json(path)?;
         if !(median.median_ns.is_finite() && median.median_ns > 0.0) {
@@ -137,6 +141,7 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Estimate>, String> {
     Ok(found)
 }
 
+/// A JSON file as `T`.
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path).map_err(|error| error.to_string());
     let json = text.and_then(|text| serde_json::from_str(&text).map_err(|error| error.to_string()));
@@ -202,9 +207,16 @@ fn rank(engine: &str) -> (usize, &str) {
     (known.unwrap_or(ALL.len()), engine)
 }
 
+/// One median over another, when both were measured.
 fn ratio(numerator: Option<&Estimate>, denominator: Option<&Estimate>) -> Option<f64> {
     Some(numerator?.median_ns / denominator?.median_ns)
 }
+
+/// The floor case: 4 KiB appended and `fdatasync`ed.
+const FDATASYNC: &str = "floor/fdatasync_4k";
+
+/// The floor case: 4 KiB appended, no sync.
+const WRITE: &str = "floor/write_4k";
 
 /// The results of these benches' cases, by criterion id.
 #[derive(Debug, Default)]
@@ -259,6 +271,7 @@ impl Results {
         sizes
     }
 
+    /// The result of one case, by id.
     fn get(&self, id: &str) -> Option<&Estimate> {
         self.0.get(id)
     }
@@ -311,10 +324,6 @@ impl Results {
     }
 }
 
-/// The floor cases: 4 KiB appended and `fdatasync`ed, or only appended.
-const FDATASYNC: &str = "floor/fdatasync_4k";
-const WRITE: &str = "floor/write_4k";
-
 /// What the report says about where its numbers come from.
 struct Context {
     /// When the results were measured, e.g. `measured 2026-11-24 14:03 UTC`.
@@ -326,6 +335,7 @@ struct Context {
 }
 
 impl Context {
+    /// What `results` and the record of the last bench run, if it made them, say.
     fn new(results: &Results, run: Option<&BenchRun>) -> Self {
         let times: Vec<SystemTime> = results.timed().filter_map(|e| e.measured).collect();
         let span = times.iter().min().copied().zip(times.iter().max().copied());
@@ -506,6 +516,7 @@ fn group_digits(value: u64) -> String {
     out
 }
 
+/// The text, or a dash where there is no value.
 fn or_dash(text: Option<String>) -> String {
     text.unwrap_or_else(|| "—".to_owned())
 }
@@ -568,6 +579,7 @@ pub fn times(ratio: f64) -> String {
     }
 }
 
+/// `value` rounded to `digits` significant digits.
 fn round_significant(value: f64, digits: i32) -> f64 {
     if value <= 0.0 || !value.is_finite() {
         return value;
@@ -607,6 +619,7 @@ mod tests {
         }
     }
 
+    /// Two engines in full, memory in part, floors, cold starts and another bench.
     fn fake_tree(root: &Path) {
         let case = |id: String, median, spread| write_case(root, &id, median, spread);
         for (engine, sync, nosync) in [("redb", 2e6, 2e4), ("heed", 3e6, 1e4)] {
@@ -643,6 +656,7 @@ mod tests {
         }
     }
 
+    /// The results of [`fake_tree`].
     fn fake_results() -> Results {
         let dir = tempfile::tempdir().expect("tempdir");
         fake_tree(dir.path());

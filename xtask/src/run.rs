@@ -68,6 +68,7 @@ mod tests {
 
     use super::*;
 
+    /// `seconds` after the Unix epoch.
     fn at(seconds: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(seconds)
     }

@@ -9,19 +9,28 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Context, FDATASYNC, Mode, Results, WRITE, decade_label, duration};
 
+/// A Sync apply's bar.
 const SYNC_BAR: RGBColor = RGBColor(0x1f, 0x4e, 0x9a);
+/// A NoSync apply's bar.
 const NOSYNC_BAR: RGBColor = RGBColor(0x86, 0xb8, 0xe8);
+/// A checkpoint's bar.
 const CHECKPOINT_BAR: RGBColor = RGBColor(0xe0, 0x8a, 0x2c);
+/// The 4 KiB append + `fdatasync` floor's line.
 const FDATASYNC_LINE: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
+/// The 4 KiB append floor's line.
 const WRITE_LINE: RGBColor = RGBColor(0x6b, 0x76, 0x80);
+/// The subtitle and the note under the plot.
 const GREY: RGBColor = RGBColor(0x44, 0x44, 0x44);
 
 /// Pixels per bar slot on the x axis; a bar fills 90% of its slot.
 const SLOT: f64 = 19.0;
-/// Pixels for the y labels, the title, the x labels and the plot's height.
+/// Pixels left of the plot, for the y labels.
 const LEFT: u32 = 110;
+/// Pixels above the plot, for the title.
 const TOP: u32 = 64;
+/// Pixels below the plot, for the x labels.
 const BOTTOM: u32 = 80;
+/// The plot's height in pixels.
 const HEIGHT: u32 = 380;
 /// Pixels right of the bars for the legend, inside the plot: a legend outside it is clipped.
 const LEGEND: u32 = 310;
@@ -35,6 +44,7 @@ pub fn svg(results: &Results, context: &Context) -> Result<String, String> {
     Ok(svg)
 }
 
+/// A sans-serif font anchored at `h`, `v` of the point it is drawn at.
 fn font(size: f64, style: FontStyle, h: HPos, v: VPos) -> TextStyle<'static> {
     TextStyle::from(("sans-serif", size, style).into_font()).pos(Pos::new(h, v))
 }
@@ -57,6 +67,7 @@ fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (low, high)
 }
 
+/// Draws the chart into `svg`.
 fn draw(results: &Results, context: &Context, svg: &mut String) -> Result<(), Box<dyn Error>> {
     let (engines, sizes) = (results.engines(), results.batch_sizes());
     // Per engine, in slots: a pad, a pair per batch size (half a slot apart), half a slot,
