@@ -1,18 +1,14 @@
 //! `cargo xtask bench`: the criterion benches, one cargo invocation per engine.
 
-use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cargo;
 use crate::engines::Engines;
-use crate::report;
+use crate::run::{BenchRun, report_dir};
 
 /// The environment variable the bench reads for short runs.
 const QUICK_ENV: &str = "FSMSTORE_BENCH_QUICK";
-
-/// The file, in the report directory, that tells the report how the last run was made.
-pub const RUN_FILE: &str = "last-bench.txt";
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, PartialEq, Eq)]
@@ -164,34 +160,20 @@ fn bench_engine(engine: &str, filter: &str, options: &Options) -> Result<bool, S
     Ok(status.success())
 }
 
-/// Leaves a note for `cargo xtask report`: when, which engines, which mode.
+/// Leaves a record for `cargo xtask report`: when, which engines, which mode.
 fn record_run(options: &Options, runs: &[EngineRun], started: SystemTime) -> Result<(), String> {
-    let dir = report::report_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    let seconds = |time: SystemTime| {
-        time.duration_since(UNIX_EPOCH)
-            .map(|since| since.as_secs())
-            .unwrap_or(0)
-    };
-    let engines: Vec<&str> = runs
-        .iter()
-        .filter(|run| run.ok)
-        .map(|run| run.engine)
-        .collect();
-    let text = format!(
-        "started={}\nfinished={}\nquick={}\nengines={}\ncriterion_args={}\n",
-        seconds(started),
-        seconds(SystemTime::now()),
-        options.quick,
-        engines.join(","),
-        options.criterion_args.join(" "),
-    );
-    write(&dir.join(RUN_FILE), &text)
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
+    BenchRun {
+        started,
+        finished: SystemTime::now(),
+        quick: options.quick,
+        engines: runs
+            .iter()
+            .filter(|run| run.ok)
+            .map(|run| run.engine.to_owned())
+            .collect(),
+        criterion_args: options.criterion_args.clone(),
+    }
+    .save(&report_dir())
 }
 
 #[cfg(test)]

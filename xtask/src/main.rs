@@ -23,6 +23,7 @@ mod crash;
 mod engines;
 mod powerloss;
 mod report;
+mod run;
 
 use std::process::ExitCode;
 
