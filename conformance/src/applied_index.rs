@@ -1,4 +1,5 @@
-//! The applied index: every case of DESIGN §3, including elastickv's nine.
+//! The applied index: how it is stored, advanced, skipped, pinned and read back, with
+//! and without data in the same batch, across reopens.
 
 use fsmstore::{APPLIED_INDEX_KEY, ApplyOutcome, Bytes, Error, SyncMode, WriteBatch};
 
