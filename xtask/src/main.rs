@@ -12,13 +12,15 @@
 //! - `bench [--backend NAME]... [--quick] [-- CRITERION_ARGS]`: the criterion benches,
 //!   one cargo invocation per engine; `report`: their medians as
 //!   `target/fsmstore-report/report.md` and `report.svg`.
-//! - `ci [--all]`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
+//! - `msrv`: fails when a dependency declares a newer `rust-version` than the workspace.
+//! - `ci [--all]`: `cargo fmt --check`, `msrv`, `cargo clippy -D warnings`, then `test`.
 
 mod bench;
 mod cargo;
 mod conformance;
 mod crash;
 mod engines;
+mod msrv;
 mod powerloss;
 mod report;
 
@@ -58,7 +60,9 @@ enum Task {
     Bench(bench::Options),
     /// The bench medians as target/fsmstore-report/report.{md,svg}
     Report,
-    /// fmt check, clippy -D warnings, then test
+    /// Fail when a dependency declares a newer rust-version than the workspace
+    Msrv,
+    /// fmt check, the MSRV check, clippy -D warnings, then test
     Ci(EngineChoice),
 }
 
@@ -103,6 +107,7 @@ fn run(task: Task, argv: &[OsString]) -> Result<(), String> {
         Task::Bench(options) => bench::run(&options),
         // clap has refused any argument already, so the usage text is never shown.
         Task::Report => report::run(&[], ""),
+        Task::Msrv => msrv::run(),
         Task::Ci(choice) => ci(choice.engines()),
     }
 }
@@ -191,6 +196,8 @@ fn test(engines: Engines) -> Result<(), String> {
 
 fn ci(engines: Engines) -> Result<(), String> {
     cargo::run(&["fmt", "--all", "--", "--check"])?;
+    // Before any build: it reads the lockfile's metadata only.
+    msrv::run()?;
     let mut clippy = vec!["clippy", "--workspace", "--all-targets"];
     clippy.extend(engines.workspace_excludes());
     clippy.extend(["--", "-D", "warnings"]);
@@ -284,6 +291,7 @@ mod tests {
             &["powerloss", "--meta", "ext4"],
             &["powerloss", "--kills", "3"],
             &["report", "--svg"],
+            &["msrv", "--all"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was accepted");
         }
