@@ -159,14 +159,11 @@ fn run(command: Command) -> Result<(), Failure> {
             let store = open_existing(&path)?;
             let bar = progress::bar(None, "exporting");
             let header = if output == "-" {
-                let stdout = std::io::stdout().lock();
-                store.export(&mut progress::CountingWriter::new(stdout, bar.clone()))?
+                store.export(&mut bar.wrap_write(std::io::stdout().lock()))?
             } else {
-                let file = BufWriter::new(File::create(&output)?);
-                let mut out = progress::CountingWriter::new(file, bar.clone());
-                let header = store.export(&mut out)?;
-                out.into_inner()
-                    .into_inner()
+                let mut file = BufWriter::new(File::create(&output)?);
+                let header = store.export(&mut bar.wrap_write(&mut file))?;
+                file.into_inner()
                     .map_err(|error| error.into_error())?
                     .sync_all()?;
                 header
@@ -187,7 +184,7 @@ fn run(command: Command) -> Result<(), Failure> {
             let store = fsmstore::open(engine, &path, &Config::new(sync_mode))?;
             let (reader, total) = open_input(&input)?;
             let bar = progress::bar(total, "importing");
-            let header = store.restore(&mut progress::CountingReader::new(reader, bar.clone()))?;
+            let header = store.restore(&mut bar.wrap_read(reader))?;
             bar.finish_and_clear();
             store.close()?;
             eprintln!(
@@ -248,7 +245,7 @@ fn migrate(
             let mut writer = writer;
             source.export(&mut writer)
         });
-        let restored = target.restore(&mut progress::CountingReader::new(reader, bar.clone()));
+        let restored = target.restore(&mut bar.wrap_read(reader));
         let exported = exporter
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
