@@ -11,7 +11,7 @@
 //! - a store whose first open returned must exist: a new store is durable once `open`
 //!   returns;
 //! - a store that cannot be reopened must fail with a typed error that names the damage
-//!   ([`Error::Corruption`](fsmstore::Error::Corruption)), never open empty;
+//!   ([`Error::Corruption`]), never open empty;
 //! - an acknowledged restore is not lost.
 //!
 //! Every mount starts empty, so a cut can land in the store's creation, in applies,
