@@ -13,6 +13,7 @@
 //!   one cargo invocation per engine; `report`: their medians as
 //!   `target/fsmstore-report/report.md` and `report.svg`.
 //! - `msrv`: fails when a dependency declares a newer `rust-version` than the workspace.
+//! - `package [--allow-dirty]`: `cargo package` for the publishable crates.
 //! - `ci [--all]`: `cargo fmt --check`, `msrv`, `cargo clippy -D warnings`, then `test`.
 
 mod bench;
@@ -21,6 +22,7 @@ mod conformance;
 mod crash;
 mod engines;
 mod msrv;
+mod package;
 mod powerloss;
 mod report;
 
@@ -62,6 +64,8 @@ enum Task {
     Report,
     /// Fail when a dependency declares a newer rust-version than the workspace
     Msrv,
+    /// `cargo package` the publishable crates (all but RocksDB's verified by a build)
+    Package(package::Options),
     /// fmt check, the MSRV check, clippy -D warnings, then test
     Ci(EngineChoice),
 }
@@ -108,6 +112,7 @@ fn run(task: Task, argv: &[OsString]) -> Result<(), String> {
         // clap has refused any argument already, so the usage text is never shown.
         Task::Report => report::run(&[], ""),
         Task::Msrv => msrv::run(),
+        Task::Package(options) => package::run(&options),
         Task::Ci(choice) => ci(choice.engines()),
     }
 }

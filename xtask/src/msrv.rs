@@ -96,21 +96,7 @@ pub struct Check {
 /// Runs `cargo metadata` and fails with the list of dependencies that need a newer Rust
 /// than the workspace declares.
 pub fn run() -> Result<(), String> {
-    let args = ["metadata", "--format-version", "1", "--all-features"];
-    eprintln!("$ cargo {}", args.join(" "));
-    let output = cargo::command()
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`cargo metadata` failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("cannot read cargo metadata: {error}"))?;
-    let check = check(&metadata)?;
+    let check = check(&cargo::metadata(&["--all-features"])?)?;
     let highest: Vec<String> = check.highest.iter().map(ToString::to_string).collect();
     println!(
         "msrv: workspace rust-version {}; {} dependencies declare one, the highest: {}",
