@@ -15,7 +15,8 @@ use fsmstore::{Backend, SyncMode};
 /// Which engines and sync modes a campaign covers.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
-    /// One engine (`lmdb` is heed) [default: every durable engine compiled in]
+    /// One engine (`lmdb` is heed) [default: every durable engine the campaign binary
+    /// is built with; cargo xtask builds it with every one this machine can build]
     #[arg(long, value_name = "NAME", value_parser = parse_backend)]
     pub backend: Option<Backend>,
     /// One sync mode [default: both]
