@@ -8,10 +8,8 @@
 //! fsmstore verify <file|->
 //! ```
 //!
-//! The engine of an existing store comes from its directory marker. Exit codes: 0 done;
-//! 1 any other failure (I/O, ...); 2 bad usage or an unknown engine; 3 the engine is not
-//! compiled into this binary; 4 the path is missing, not a store, or (for import and
-//! migrate) already holds one; 5 a damaged snapshot stream or store.
+//! The engine of an existing store comes from its directory marker. The exit codes are
+//! [`Exit`]'s, the README's table.
 
 mod inspect;
 mod pipe;
@@ -94,24 +92,52 @@ fn parse_sync_mode(name: &str) -> Result<SyncMode, String> {
     name.parse().map_err(|error: Error| error.to_string())
 }
 
+/// What the exit code says went wrong (0 is success). The README's table lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    /// Anything not listed below: an I/O error, a store that stopped, ...
+    Failed = 1,
+    /// Bad usage: an unknown command or flag, a missing argument, a bad value (an
+    /// unknown `--engine` name among them), or an invalid `FSMSTORE_SYNC_MODE`. clap
+    /// exits with this code for what it refuses.
+    Usage = 2,
+    /// The engine is not compiled into this binary; the message names the feature.
+    NotCompiled = 3,
+    /// The store path is missing, not a directory or not a store (or another engine's);
+    /// a snapshot file to read is missing; or the destination of an import or migrate
+    /// already holds something and `--force` was not given.
+    NotAStore = 4,
+    /// A damaged snapshot stream or store: a bad checksum or framing, missing engine
+    /// files, a damaged marker or one that names an engine this build does not know, a
+    /// store format newer than this build reads.
+    Damaged = 5,
+    /// Another process (or handle) holds the store.
+    InUse = 6,
+}
+
 /// A failure with the exit code that names its kind.
 #[derive(Debug)]
 struct Failure {
-    code: u8,
+    exit: Exit,
     message: String,
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        let code = match &error {
-            Error::NotCompiled { .. } => 3,
-            Error::BackendMismatch { .. } | Error::NotADirectory(_) => 4,
-            Error::InvalidSnapshot(_) | Error::Corruption(_) | Error::UnsupportedFormat { .. } => 5,
-            Error::Locked(_) => 6,
-            _ => 1,
+        let exit = match &error {
+            // The configuration the command line can reach is the sync-mode override
+            // in the environment: the user's input, like a flag.
+            Error::Config(_) => Exit::Usage,
+            Error::NotCompiled { .. } => Exit::NotCompiled,
+            Error::BackendMismatch { .. } | Error::NotADirectory(_) => Exit::NotAStore,
+            Error::InvalidSnapshot(_) | Error::Corruption(_) | Error::UnsupportedFormat { .. } => {
+                Exit::Damaged
+            }
+            Error::Locked(_) => Exit::InUse,
+            _ => Exit::Failed,
         };
         Failure {
-            code,
+            exit,
             message: error.to_string(),
         }
     }
@@ -123,9 +149,9 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-fn failure(code: u8, message: impl Into<String>) -> Failure {
+fn failure(exit: Exit, message: impl Into<String>) -> Failure {
     Failure {
-        code,
+        exit,
         message: message.into(),
     }
 }
@@ -134,9 +160,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure { code, message }) => {
+        Err(Failure { exit, message }) => {
             eprintln!("fsmstore: {message}");
-            ExitCode::from(code)
+            ExitCode::from(exit as u8)
         }
     }
 }
@@ -159,14 +185,11 @@ fn run(command: Command) -> Result<(), Failure> {
             let store = open_existing(&path)?;
             let bar = progress::bar(None, "exporting");
             let header = if output == "-" {
-                let stdout = std::io::stdout().lock();
-                store.export(&mut progress::CountingWriter::new(stdout, bar.clone()))?
+                store.export(&mut bar.wrap_write(std::io::stdout().lock()))?
             } else {
-                let file = BufWriter::new(File::create(&output)?);
-                let mut out = progress::CountingWriter::new(file, bar.clone());
-                let header = store.export(&mut out)?;
-                out.into_inner()
-                    .into_inner()
+                let mut file = BufWriter::new(File::create(&output)?);
+                let header = store.export(&mut bar.wrap_write(&mut file))?;
+                file.into_inner()
                     .map_err(|error| error.into_error())?
                     .sync_all()?;
                 header
@@ -187,7 +210,7 @@ fn run(command: Command) -> Result<(), Failure> {
             let store = fsmstore::open(engine, &path, &Config::new(sync_mode))?;
             let (reader, total) = open_input(&input)?;
             let bar = progress::bar(total, "importing");
-            let header = store.restore(&mut progress::CountingReader::new(reader, bar.clone()))?;
+            let header = store.restore(&mut bar.wrap_read(reader))?;
             bar.finish_and_clear();
             store.close()?;
             eprintln!(
@@ -248,7 +271,7 @@ fn migrate(
             let mut writer = writer;
             source.export(&mut writer)
         });
-        let restored = target.restore(&mut progress::CountingReader::new(reader, bar.clone()));
+        let restored = target.restore(&mut bar.wrap_read(reader));
         let exported = exporter
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -262,19 +285,31 @@ fn migrate(
 /// removes and writes nothing, and a store another process holds is refused as in use.
 fn open_existing(path: &Path) -> Result<Box<dyn Engine>, Failure> {
     if !path.exists() {
-        return Err(failure(4, format!("{}: no such store", path.display())));
+        return Err(failure(
+            Exit::NotAStore,
+            format!("{}: no such store", path.display()),
+        ));
     }
     if !path.is_dir() {
         return Err(Error::NotADirectory(path.to_owned()).into());
     }
     let marker = read_marker(path).map_err(|error| match error {
         Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => failure(
-            4,
+            Exit::NotAStore,
             format!("{}: not an fsmstore store (no marker file)", path.display()),
         ),
         other => other.into(),
     })?;
-    let backend: Backend = marker.engine.parse()?;
+    let backend: Backend = marker.engine.parse().map_err(|_| {
+        failure(
+            Exit::Damaged,
+            format!(
+                "{}: the marker names engine {:?}, which this build of fsmstore does not know",
+                path.display(),
+                marker.engine
+            ),
+        )
+    })?;
     // Opening in the mode the store was made with changes nothing about it.
     let mode = marker.created_sync_mode.unwrap_or(SyncMode::Sync);
     Ok(fsmstore::open(
@@ -289,7 +324,7 @@ fn check_destination(path: &Path, force: bool) -> Result<(), Failure> {
     let occupied = std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some());
     if occupied && !force {
         return Err(failure(
-            4,
+            Exit::NotAStore,
             format!(
                 "{} already exists and is not empty; pass --force to replace its contents",
                 path.display()
@@ -304,8 +339,12 @@ fn open_input(input: &str) -> Result<(Box<dyn Read + Send>, Option<u64>), Failur
     if input == "-" {
         return Ok((Box::new(std::io::stdin()), None));
     }
-    let file = File::open(input)
-        .map_err(|error| failure(4, format!("{input}: cannot open the snapshot: {error}")))?;
+    let file = File::open(input).map_err(|error| {
+        failure(
+            Exit::NotAStore,
+            format!("{input}: cannot open the snapshot: {error}"),
+        )
+    })?;
     let size = file.metadata().ok().map(|metadata| metadata.len());
     Ok((Box::new(file), size))
 }
@@ -340,7 +379,7 @@ mod tests {
 
     #[test]
     fn errors_map_to_their_exit_codes() {
-        let code = |error: Error| Failure::from(error).code;
+        let code = |error: Error| Failure::from(error).exit as u8;
         assert_eq!(
             code(Error::NotCompiled {
                 engine: "rocksdb".into(),
@@ -352,5 +391,7 @@ mod tests {
         assert_eq!(code(Error::Corruption("bad".into())), 5);
         assert_eq!(code(Error::NotADirectory(PathBuf::from("/x"))), 4);
         assert_eq!(code(Error::Io(std::io::Error::other("disk"))), 1);
+        assert_eq!(code(Error::Config("FSMSTORE_SYNC_MODE".into())), 2);
+        assert_eq!(code(Error::Locked(PathBuf::from("/x"))), 6);
     }
 }

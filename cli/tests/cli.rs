@@ -313,3 +313,53 @@ fn inspect_creates_and_removes_nothing_and_refuses_a_store_in_use() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("in use"));
     held.close().expect("close");
 }
+
+#[test]
+fn copies_through_files_and_pipes_print_their_summary_and_no_progress() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store = root.path().join("store");
+    make_store(Backend::Redb, &store);
+    let snapshot = root.path().join("snapshot.bin");
+    let copies: [(&str, Vec<String>); 4] = [
+        (
+            "exported ",
+            vec!["export".into(), path(&store).into(), path(&snapshot).into()],
+        ),
+        (
+            "exported ",
+            vec!["export".into(), path(&store).into(), "-".into()],
+        ),
+        (
+            "imported ",
+            vec![
+                "import".into(),
+                path(&snapshot).into(),
+                path(&root.path().join("imported")).into(),
+                "--engine".into(),
+                "fjall".into(),
+            ],
+        ),
+        (
+            "migrated ",
+            vec![
+                "migrate".into(),
+                path(&store).into(),
+                path(&root.path().join("migrated")).into(),
+                "--engine".into(),
+                "heed".into(),
+            ],
+        ),
+    ];
+    for (summary, args) in copies {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = fsmstore(&args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+        assert!(stderr.starts_with(summary), "{args:?}: {stderr:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
+        assert!(
+            stderr.ends_with('\n') && !stderr.contains('\r'),
+            "{stderr:?}"
+        );
+    }
+}

@@ -569,7 +569,7 @@ impl CampaignSummary {
 const KILLS_PER_DIRECTORY: u64 = 25;
 
 /// Kills `writer` `kills` times, with delays drawn from `delays_ms`, on its directory
-/// (and on fresh sibling directories, one per [`KILLS_PER_DIRECTORY`] kills).
+/// (and on fresh sibling directories, one per `KILLS_PER_DIRECTORY` kills).
 pub fn campaign(
     writer: Writer<'_>,
     kills: u64,

@@ -11,7 +11,7 @@
 //! - a store whose first open returned must exist: a new store is durable once `open`
 //!   returns;
 //! - a store that cannot be reopened must fail with a typed error that names the damage
-//!   ([`Error::Corruption`](fsmstore::Error::Corruption)), never open empty;
+//!   ([`Error::Corruption`]), never open empty;
 //! - an acknowledged restore is not lost.
 //!
 //! Every mount starts empty, so a cut can land in the store's creation, in applies,
@@ -389,6 +389,23 @@ impl PowerSummary {
     }
 }
 
+/// The filesystem's metadata mode for a campaign's `--meta`.
+pub fn meta_mode(meta: campaign_args::Meta) -> MetaMode {
+    match meta {
+        campaign_args::Meta::Posix => MetaMode::Posix,
+        campaign_args::Meta::Journal => MetaMode::Journal,
+    }
+}
+
+/// The filesystem's data mode for a campaign's `--data`.
+pub fn data_mode(data: campaign_args::Data) -> DataMode {
+    match data {
+        campaign_args::Data::Drop => DataMode::DropUnsynced,
+        campaign_args::Data::KeepRandom => DataMode::KeepRandom,
+        campaign_args::Data::Tear => DataMode::TearLast,
+    }
+}
+
 /// What a campaign varies.
 #[derive(Clone, Copy, Debug)]
 pub struct Campaign<'a> {
@@ -495,4 +512,25 @@ fn creation_fsyncs(campaign: &Campaign<'_>) -> std::io::Result<u64> {
 /// that cannot mount is a failure, not a reason to skip.
 pub fn available() -> Result<(), String> {
     powercut::availability()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::*;
+
+    /// The filesystem prints its modes in the campaign's table; they must read as the
+    /// flag values that select them.
+    #[test]
+    fn every_mode_flag_names_the_mode_it_selects() {
+        for meta in campaign_args::Meta::value_variants() {
+            let flag = meta.to_possible_value().expect("a visible value");
+            assert_eq!(meta_mode(*meta).to_string(), flag.get_name());
+        }
+        for data in campaign_args::Data::value_variants() {
+            let flag = data.to_possible_value().expect("a visible value");
+            assert_eq!(data_mode(*data).to_string(), flag.get_name());
+        }
+    }
 }

@@ -86,7 +86,7 @@ pub use model::{CutReport, PageStats};
 #[cfg(target_os = "linux")]
 pub use mount::{Error, FSNAME, PowerCut, availability};
 #[cfg(target_os = "linux")]
-pub use options::{DataMode, MetaMode, OpKind, Options, ParseModeError, Trigger};
+pub use options::{DataMode, MetaMode, OpKind, Options, Trigger};
 
 /// Why a power-cut filesystem cannot be mounted: it exists on Linux only.
 #[cfg(not(target_os = "linux"))]

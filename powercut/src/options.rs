@@ -1,7 +1,6 @@
 //! What a mount simulates: metadata mode, data mode, cut trigger, injected faults.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// When a created, renamed or removed directory entry becomes durable.
@@ -121,52 +120,12 @@ impl Default for Options {
     }
 }
 
-/// A mode string that is not one of the accepted names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {given:?}; expected one of {expected}")]
-pub struct ParseModeError {
-    what: &'static str,
-    given: String,
-    expected: &'static str,
-}
-
-impl FromStr for MetaMode {
-    type Err = ParseModeError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "posix" => Ok(MetaMode::Posix),
-            "journal" => Ok(MetaMode::Journal),
-            _ => Err(ParseModeError {
-                what: "metadata mode",
-                given: s.to_owned(),
-                expected: "posix, journal",
-            }),
-        }
-    }
-}
-
 impl fmt::Display for MetaMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             MetaMode::Posix => "posix",
             MetaMode::Journal => "journal",
         })
-    }
-}
-
-impl FromStr for DataMode {
-    type Err = ParseModeError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "drop" => Ok(DataMode::DropUnsynced),
-            "keep-random" => Ok(DataMode::KeepRandom),
-            "tear" => Ok(DataMode::TearLast),
-            _ => Err(ParseModeError {
-                what: "data mode",
-                given: s.to_owned(),
-                expected: "drop, keep-random, tear",
-            }),
-        }
     }
 }
 

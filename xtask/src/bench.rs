@@ -11,38 +11,36 @@ use crate::run::{BenchRun, report_dir};
 const QUICK_ENV: &str = "FSMSTORE_BENCH_QUICK";
 
 /// What `cargo xtask bench` was asked for.
-#[derive(Debug, PartialEq, Eq)]
-struct Options {
-    /// The engines to bench; empty means every available engine.
+#[derive(clap::Args, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// An engine to bench, repeatable (`lmdb` is heed) [default: every engine this
+    /// machine can build]
+    #[arg(long = "backend", value_name = "NAME", value_parser = parse_engine)]
     engines: Vec<&'static str>,
+    /// Short measurements: a first look, not numbers to publish
+    #[arg(long)]
     quick: bool,
-    /// Passed to criterion after the case filter.
+    /// Passed to criterion after the case filter
+    #[arg(last = true, value_name = "CRITERION_ARGS")]
     criterion_args: Vec<String>,
 }
 
-fn parse(args: &[String], usage: &str) -> Result<Options, String> {
-    let mut options = Options {
-        engines: Vec::new(),
-        quick: false,
-        criterion_args: Vec::new(),
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => options.quick = true,
-            "--backend" => {
-                let name = args.next().ok_or_else(|| usage.to_owned())?;
-                for engine in Engines::one(name)?.names() {
-                    if !options.engines.contains(engine) {
-                        options.engines.push(engine);
-                    }
-                }
+impl Options {
+    /// The engines asked for, each once, in the order first named; empty means every
+    /// available engine.
+    fn engines(&self) -> Vec<&'static str> {
+        let mut engines = Vec::new();
+        for engine in &self.engines {
+            if !engines.contains(engine) {
+                engines.push(*engine);
             }
-            "--" => options.criterion_args.extend(args.by_ref().cloned()),
-            _ => return Err(usage.to_owned()),
         }
+        engines
     }
-    Ok(options)
+}
+
+fn parse_engine(name: &str) -> Result<&'static str, String> {
+    Ok(Engines::one(name)?.names()[0])
 }
 
 /// One engine's bench run.
@@ -54,13 +52,12 @@ struct EngineRun {
 
 /// Runs the benches: `--backend NAME` (repeatable) picks engines, `--quick` shortens
 /// every case, and arguments after `--` go to criterion.
-pub fn run(args: &[String], usage: &str) -> Result<(), String> {
-    let options = parse(args, usage)?;
+pub fn run(options: &Options) -> Result<(), String> {
     let (engines, skipped) = if options.engines.is_empty() {
         let available = Engines::all_available();
         (available.names().to_vec(), available.skipped().to_vec())
     } else {
-        (options.engines.clone(), Vec::new())
+        (options.engines(), Vec::new())
     };
     for (engine, reason) in &skipped {
         eprintln!("== bench: skipping {engine}: {reason}");
@@ -82,7 +79,7 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
             if options.quick { ", quick" } else { "" }
         );
         let started = Instant::now();
-        let ok = bench_engine(engine, &filter, &options)?;
+        let ok = bench_engine(engine, &filter, options)?;
         let elapsed = started.elapsed();
         eprintln!(
             "== bench {engine}: {} in {:.0} s",
@@ -95,7 +92,7 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
             elapsed,
         });
     }
-    record_run(&options, &runs, started)?;
+    record_run(options, &runs, started)?;
 
     println!();
     println!("| engine | bench | time |");
@@ -178,52 +175,50 @@ fn record_run(options: &Options, runs: &[EngineRun], started: SystemTime) -> Res
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use clap::Parser;
 
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|arg| (*arg).to_owned()).collect()
+    use super::*;
+    use crate::{Cli, Task};
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        match Cli::try_parse_from(["xtask", "bench"].iter().chain(args)) {
+            Ok(Cli {
+                task: Task::Bench(options),
+            }) => Ok(options),
+            Ok(other) => Err(format!("parsed as {other:?}")),
+            Err(error) => Err(error.kind().to_string()),
+        }
     }
 
     #[test]
     fn backends_repeat_lmdb_means_heed_and_the_rest_goes_to_criterion() {
-        let options = parse(
-            &strings(&[
-                "--backend",
-                "redb",
-                "--quick",
-                "--backend",
-                "lmdb",
-                "--backend",
-                "heed",
-                "--",
-                "--measurement-time",
-                "2",
-            ]),
-            "usage",
-        );
-        assert_eq!(
-            options,
-            Ok(Options {
-                engines: vec!["redb", "heed"],
-                quick: true,
-                criterion_args: strings(&["--measurement-time", "2"]),
-            })
-        );
+        let options = parse(&[
+            "--backend",
+            "redb",
+            "--quick",
+            "--backend",
+            "lmdb",
+            "--backend",
+            "heed",
+            "--",
+            "--measurement-time",
+            "2",
+        ])
+        .expect("parse");
+        assert_eq!(options.engines(), ["redb", "heed"]);
+        assert!(options.quick);
+        assert_eq!(options.criterion_args, ["--measurement-time", "2"]);
     }
 
     #[test]
     fn unknown_flags_and_engines_are_errors() {
+        assert!(parse(&["--fast"]).is_err());
+        assert!(parse(&["--backend"]).is_err());
+        assert!(parse(&["--backend", "sqlite"]).is_err());
+        // Criterion's own flags only after `--`.
+        assert!(parse(&["--measurement-time", "2"]).is_err());
         assert_eq!(
-            parse(&strings(&["--fast"]), "usage"),
-            Err("usage".to_owned())
-        );
-        assert_eq!(
-            parse(&strings(&["--backend"]), "usage"),
-            Err("usage".to_owned())
-        );
-        assert!(parse(&strings(&["--backend", "sqlite"]), "usage").is_err());
-        assert_eq!(
-            parse(&[], "usage"),
+            parse(&[]),
             Ok(Options {
                 engines: Vec::new(),
                 quick: false,

@@ -1,62 +1,42 @@
 //! `cargo xtask crash`: kill writer processes at random points, per engine and mode.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Command;
+
+use campaign_args::{Coverage, CrashArgs};
 
 use crate::cargo;
 use crate::engines::Engines;
 
-/// Options of `cargo xtask crash`.
-#[derive(Debug)]
-pub struct Options {
-    engines: Engines,
-    mode: Option<String>,
-    kills: u64,
-}
-
-/// Parses `[--backend NAME] [--mode sync|nosync] [--kills N]`.
-pub fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        engines: Engines::all_available(),
-        mode: None,
-        kills: 200,
-    };
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--backend" => options.engines = Engines::one(value)?,
-            "--mode" if value == "sync" || value == "nosync" => options.mode = Some(value.clone()),
-            "--kills" => {
-                options.kills = value
-                    .parse()
-                    .map_err(|_| "--kills takes a number".to_owned())?
-            }
-            _ => return Err(format!("unknown option {flag} {value}")),
-        }
-    }
-    Ok(options)
-}
-
-/// Builds the probe and the campaign binary with the chosen engines, then runs it.
-pub fn run(options: &Options) -> Result<(), String> {
-    let mut args = vec!["--kills".to_owned(), options.kills.to_string()];
-    if let Some(mode) = &options.mode {
-        args.extend(["--mode".to_owned(), mode.clone()]);
-    }
-    match run_campaign(&options.engines, "fsmstore-crash", &args)? {
+/// Builds the probe and the campaign binary with the chosen engines, then runs it with
+/// `passed_on`, the arguments `options` was parsed from.
+pub fn run(options: &CrashArgs, passed_on: &[OsString]) -> Result<(), String> {
+    match run_campaign(&engines(&options.coverage)?, "fsmstore-crash", passed_on)? {
         Some(0) => Ok(()),
         _ => Err("a kill broke a durability promise (see above)".to_owned()),
     }
 }
 
+/// The engines a campaign's binary is built with: the one asked for, else every engine
+/// this machine can build.
+pub fn engines(coverage: &Coverage) -> Result<Engines, String> {
+    match coverage.backend {
+        // The conformance crate's features are named after the facade's.
+        Some(backend) => Engines::one(backend.feature()),
+        None => Ok(Engines::all_available()),
+    }
+}
+
 /// Builds the conformance crate's binaries with the durable engines of `engines`, runs
-/// the campaign binary `binary` with the probe, `args` and (for one engine) `--backend`,
-/// and returns its exit code.
+/// the campaign binary `binary` with the probe and `args`, and returns its exit code.
+///
+/// Without `--backend` in `args`, the binary covers every durable engine it was built
+/// with: the ones of `engines`.
 pub fn run_campaign(
     engines: &Engines,
     binary: &str,
-    args: &[String],
+    args: &[OsString],
 ) -> Result<Option<i32>, String> {
     let durable: Vec<&str> = engines
         .names()
@@ -86,9 +66,6 @@ pub fn run_campaign(
         .arg("--probe")
         .arg(bin_dir.join("fsmstore-probe"))
         .args(args);
-    if let [only] = durable.as_slice() {
-        campaign.args(["--backend", only]);
-    }
     for (engine, reason) in engines.skipped() {
         eprintln!("{engine}: skipped, {reason}");
     }

@@ -1,64 +1,98 @@
-//! fsmstore developer tasks, run as `cargo xtask <task>`.
+//! fsmstore developer tasks, run as `cargo xtask <task>` (`cargo xtask help` lists them,
+//! `cargo xtask <task> --help` explains one).
 //!
 //! - `test [--all]`: the workspace tests, then the conformance suite on every engine.
 //!   Without `--all`, RocksDB (which needs libclang and ~20 minutes to build) is left out.
 //! - `conformance [--backend NAME]`: the suite once per engine, one cargo invocation per
 //!   engine (`--no-default-features --features NAME`), then a pass/fail table. RocksDB is
 //!   skipped, and says so in the table, when libclang is not installed.
-//! - `crash [--backend NAME] [--mode sync|nosync] [--kills N]`: kill writer processes
-//!   at random points (200 per engine and mode by default) and print what survived.
-//! - `powerloss [--backend NAME] [--mode sync|nosync] [--meta posix|journal]
-//!   [--data drop|keep-random|tear] [--cuts N] [--seed N]`: cut the power under writers
-//!   on the power-cut filesystem (200 cuts per engine, sync mode and metadata mode by
-//!   default) and print what survived.
-//! - `bench [--backend NAME]... [--quick]`: the criterion fsync benches, one cargo
-//!   invocation per engine; `report`: their medians as `target/fsmstore-report/report.md`
-//!   and `report.svg`.
-//! - `ci [--all]`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
+//! - `crash` and `powerloss`: the long kill and power-cut campaigns. Their options are
+//!   the campaign binaries' own (`campaign_args`): this task parses them to pick the
+//!   engines to compile, then hands them on unchanged.
+//! - `bench [--backend NAME]... [--quick] [-- CRITERION_ARGS]`: the criterion benches,
+//!   one cargo invocation per engine; `report`: their medians as
+//!   `target/fsmstore-report/report.md` and `report.svg`.
+//! - `msrv`: fails when a dependency declares a newer `rust-version` than the workspace.
+//! - `package [--allow-dirty]`: `cargo package` for the publishable crates.
+//! - `ci [--all]`: `cargo fmt --check`, `msrv`, `cargo clippy -D warnings`, then `test`.
 
 mod bench;
 mod cargo;
 mod conformance;
 mod crash;
 mod engines;
+mod msrv;
+mod package;
 mod powerloss;
 mod report;
 mod run;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+
+use campaign_args::{CrashArgs, PowerlossArgs};
+use clap::{Args, Parser, Subcommand};
 
 use engines::Engines;
 
-const USAGE: &str = "usage: cargo xtask <task>
-  test [--all]                 workspace tests + conformance suite (--all: with RocksDB)
-  conformance [--backend NAME] the suite per engine, with a pass/fail table
-  crash [--backend NAME] [--mode sync|nosync] [--kills N]
-                               kill writers at random points; print what survived
-  powerloss [--backend NAME] [--mode sync|nosync] [--meta posix|journal]
-            [--data drop|keep-random|tear] [--cuts N] [--seed N]
-                               cut the power under writers; print what survived
-  bench [--backend NAME]... [--quick] [-- CRITERION_ARGS]
-                               fsync benches per engine (criterion)
-  report                       bench medians as target/fsmstore-report/report.{md,svg}
-  ci [--all]                   fmt check, clippy -D warnings, then test";
+/// fsmstore developer tasks.
+#[derive(Parser, Debug)]
+#[command(name = "xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand, Debug)]
+enum Task {
+    /// Workspace tests, then the conformance suite on every engine
+    Test(EngineChoice),
+    /// The conformance suite once per engine, with a pass/fail table
+    Conformance {
+        /// One engine (`lmdb` is heed) [default: every engine this machine can build;
+        /// RocksDB only when libclang is installed]
+        #[arg(long, value_name = "NAME", value_parser = Engines::one)]
+        backend: Option<Engines>,
+    },
+    /// Kill writers at random points and print what survived
+    Crash(CrashArgs),
+    /// Cut the power under writers on the power-cut filesystem (Linux, root) and print
+    /// what survived
+    Powerloss(PowerlossArgs),
+    /// The criterion benches, one cargo invocation per engine
+    Bench(bench::Options),
+    /// The bench medians as target/fsmstore-report/report.{md,svg}
+    Report,
+    /// Fail when a dependency declares a newer rust-version than the workspace
+    Msrv,
+    /// `cargo package` the publishable crates (all but RocksDB's verified by a build)
+    Package(package::Options),
+    /// fmt check, the MSRV check, clippy -D warnings, then test
+    Ci(EngineChoice),
+}
+
+/// Whether a task covers RocksDB.
+#[derive(Args, Debug)]
+struct EngineChoice {
+    /// Include RocksDB (needs libclang and about 20 minutes of C++ build)
+    #[arg(long)]
+    all: bool,
+}
+
+impl EngineChoice {
+    fn engines(&self) -> Engines {
+        if self.all {
+            Engines::all()
+        } else {
+            Engines::without_system_libraries()
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test") => all_flag(&args[1..]).and_then(test),
-        Some("ci") => all_flag(&args[1..]).and_then(ci),
-        Some("crash") => crash::parse(&args[1..]).and_then(|options| crash::run(&options)),
-        Some("powerloss") => {
-            powerloss::parse(&args[1..]).and_then(|options| powerloss::run(&options))
-        }
-        Some("bench") => bench::run(&args[1..], USAGE),
-        Some("report") => report::run(&args[1..], USAGE),
-        Some("conformance") => {
-            backend_arg(&args[1..]).and_then(|engines| conformance::run(&engines).map(|_| ()))
-        }
-        _ => Err(USAGE.to_owned()),
-    };
-    match result {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&argv);
+    match run(cli.task, &argv) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("xtask: {message}");
@@ -67,20 +101,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn all_flag(args: &[String]) -> Result<Engines, String> {
-    match args {
-        [] => Ok(Engines::without_system_libraries()),
-        [flag] if flag == "--all" => Ok(Engines::all()),
-        _ => Err(USAGE.to_owned()),
+fn run(task: Task, argv: &[OsString]) -> Result<(), String> {
+    match task {
+        Task::Test(choice) => test(choice.engines()),
+        Task::Conformance { backend } => {
+            conformance::run(&backend.unwrap_or_else(Engines::all_available))
+        }
+        Task::Crash(options) => crash::run(&options, task_args(argv)),
+        Task::Powerloss(options) => powerloss::run(&options, task_args(argv)),
+        Task::Bench(options) => bench::run(&options),
+        // clap has refused any argument already, so the usage text is never shown.
+        Task::Report => report::run(),
+        Task::Msrv => msrv::run(),
+        Task::Package(options) => package::run(&options),
+        Task::Ci(choice) => ci(choice.engines()),
     }
 }
 
-fn backend_arg(args: &[String]) -> Result<Engines, String> {
-    match args {
-        [] => Ok(Engines::all_available()),
-        [flag, name] if flag == "--backend" => Engines::one(name),
-        _ => Err(USAGE.to_owned()),
-    }
+/// The arguments after the task's name. The campaign binaries parse them again with the
+/// same definitions, so they are passed on as they were typed.
+fn task_args(argv: &[OsString]) -> &[OsString] {
+    argv.get(2..).unwrap_or_default()
 }
 
 fn test(engines: Engines) -> Result<(), String> {
@@ -156,11 +197,13 @@ fn test(engines: Engines) -> Result<(), String> {
         openraft.extend(engines::SAME_BUILD_AS_WORKSPACE);
         cargo::run(&openraft)?;
     }
-    conformance::run(&engines).map(|_| ())
+    conformance::run(&engines)
 }
 
 fn ci(engines: Engines) -> Result<(), String> {
     cargo::run(&["fmt", "--all", "--", "--check"])?;
+    // Before any build: it reads the lockfile's metadata only.
+    msrv::run()?;
     let mut clippy = vec!["clippy", "--workspace", "--all-targets"];
     clippy.extend(engines.workspace_excludes());
     clippy.extend(["--", "-D", "warnings"]);
@@ -185,4 +228,136 @@ fn ci(engines: Engines) -> Result<(), String> {
         ])?;
     }
     test(engines)
+}
+
+#[cfg(test)]
+mod tests {
+    use campaign_args::{CrashCommand, PowerlossCommand};
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Task, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+            .map(|cli| cli.task)
+    }
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("xtask")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn all_adds_rocksdb_to_test_and_ci() {
+        let Ok(Task::Test(choice)) = parse(&["test"]) else {
+            panic!("`test` did not parse");
+        };
+        assert!(!choice.engines().names().contains(&"rocksdb"));
+        let Ok(Task::Ci(choice)) = parse(&["ci", "--all"]) else {
+            panic!("`ci --all` did not parse");
+        };
+        assert_eq!(
+            choice.engines().names(),
+            ["memory", "redb", "fjall", "heed", "rocksdb"]
+        );
+    }
+
+    #[test]
+    fn conformance_takes_one_engine_and_lmdb_means_heed() {
+        let Ok(Task::Conformance {
+            backend: Some(engines),
+        }) = parse(&["conformance", "--backend", "lmdb"])
+        else {
+            panic!("`conformance --backend lmdb` did not parse");
+        };
+        assert_eq!(engines.names(), ["heed"]);
+        assert!(matches!(
+            parse(&["conformance"]),
+            Ok(Task::Conformance { backend: None })
+        ));
+    }
+
+    #[test]
+    fn unknown_tasks_flags_and_engines_are_errors() {
+        for args in [
+            &[][..],
+            &["lint"],
+            &["test", "--fast"],
+            &["conformance", "--backend", "sqlite"],
+            &["conformance", "--backend"],
+            &["crash", "--backend", "sqlite"],
+            &["crash", "--kills", "many"],
+            &["powerloss", "--meta", "ext4"],
+            &["powerloss", "--kills", "3"],
+            &["report", "--svg"],
+            &["msrv", "--all"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_crash_campaign_binary_parses_what_xtask_passes_on_to_the_same_options() {
+        let typed = [
+            "crash",
+            "--backend",
+            "lmdb",
+            "--mode",
+            "nosync",
+            "--kills",
+            "9",
+        ];
+        let Ok(Task::Crash(options)) = parse(&typed) else {
+            panic!("`crash` did not parse");
+        };
+        assert_eq!(options.kills, 9);
+        assert_eq!(
+            crash::engines(&options.coverage).map(|e| e.names().to_vec()),
+            Ok(vec!["heed"])
+        );
+        let argv = argv(&typed);
+        let binary = CrashCommand::try_parse_from(
+            ["fsmstore-crash", "--probe", "probe"]
+                .map(OsString::from)
+                .into_iter()
+                .chain(task_args(&argv).iter().cloned()),
+        )
+        .expect("the binary parses what xtask passed on");
+        assert_eq!(binary.campaign, options);
+    }
+
+    #[test]
+    fn a_powerloss_campaign_binary_parses_what_xtask_passes_on_to_the_same_options() {
+        let typed = [
+            "powerloss",
+            "--meta",
+            "posix",
+            "--data",
+            "tear",
+            "--cuts",
+            "5",
+            "--seed",
+            "42",
+        ];
+        let Ok(Task::Powerloss(options)) = parse(&typed) else {
+            panic!("`powerloss` did not parse");
+        };
+        assert_eq!((options.cuts, options.seed), (5, Some(42)));
+        let argv = argv(&typed);
+        let binary = PowerlossCommand::try_parse_from(
+            ["fsmstore-powerloss", "--probe", "probe"]
+                .map(OsString::from)
+                .into_iter()
+                .chain(task_args(&argv).iter().cloned()),
+        )
+        .expect("the binary parses what xtask passed on");
+        assert_eq!(binary.campaign, options);
+    }
 }

@@ -31,10 +31,7 @@ const SCAN_TARGET: f64 = 1.10;
 const ONE_RUN: Duration = Duration::from_secs(3 * 3600);
 
 /// Writes the report from criterion's output and prints the Markdown.
-pub fn run(args: &[String], usage: &str) -> Result<(), String> {
-    if !args.is_empty() {
-        return Err(usage.to_owned());
-    }
+pub fn run() -> Result<(), String> {
     let out = report_dir();
     println!("{}", write_report(&target_dir().join("criterion"), &out)?);
     let (markdown, svg) = (out.join("report.md"), out.join("report.svg"));

@@ -4,57 +4,21 @@
 //! fsmstore-crash --probe PATH [--backend NAME] [--mode sync|nosync] [--kills N]
 //! ```
 //! Prints one Markdown row per engine and mode: kills, torn, lost acknowledged applies,
-//! lost checkpoints, lost writes, NoSync kept %. Exits 1 if any promise was broken.
+//! lost checkpoints, lost writes, NoSync kept %. Exits 1 if any promise was broken, 2 on
+//! bad arguments. The options are [`campaign_args::CrashCommand`]'s.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use campaign_args::CrashCommand;
+use clap::Parser;
 use conformance::crash::{Jitter, Writer, WriterPlan, campaign};
-use fsmstore::{Backend, SyncMode};
-
-struct Options {
-    probe: PathBuf,
-    backends: Vec<Backend>,
-    modes: Vec<SyncMode>,
-    kills: u64,
-}
-
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        probe: PathBuf::new(),
-        backends: Backend::compiled()
-            .into_iter()
-            .filter(|b| b.is_durable() == Some(true))
-            .collect(),
-        modes: vec![SyncMode::Sync, SyncMode::NoSync],
-        kills: 200,
-    };
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--probe" => options.probe = value.into(),
-            "--backend" => options.backends = vec![value.parse().map_err(|e| format!("{e}"))?],
-            "--mode" => options.modes = vec![value.parse().map_err(|e| format!("{e}"))?],
-            "--kills" => options.kills = value.parse().map_err(|_| "--kills takes a number")?,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if options.probe.as_os_str().is_empty() {
-        return Err("--probe PATH is required".to_owned());
-    }
-    Ok(options)
-}
+use fsmstore::SyncMode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("fsmstore-crash: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let CrashCommand {
+        probe,
+        campaign: options,
+    } = CrashCommand::parse();
     let seed = Jitter::from_clock().between(1, u64::MAX);
     eprintln!("kill delays seeded with {seed}");
     let mut jitter = Jitter::new(seed);
@@ -63,8 +27,8 @@ fn main() -> ExitCode {
         "| engine | mode | kills | torn | lost acknowledged | lost checkpoints | lost writes | lost closes | NoSync kept % |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for backend in &options.backends {
-        for mode in &options.modes {
+    for backend in &options.coverage.backends() {
+        for mode in &options.coverage.modes() {
             let dir = match tempfile::Builder::new().prefix("fsmstore-crash-").tempdir() {
                 Ok(dir) => dir,
                 Err(error) => {
@@ -74,7 +38,7 @@ fn main() -> ExitCode {
             };
             let store = dir.path().join("store");
             let writer = Writer {
-                probe: &options.probe,
+                probe: &probe.path,
                 backend: *backend,
                 dir: &store,
                 mode: *mode,

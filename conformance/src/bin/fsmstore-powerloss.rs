@@ -8,18 +8,23 @@
 //! Prints one Markdown row per engine, sync mode and metadata mode: cuts, where they
 //! landed, torn batches, lost acknowledged applies, writes, checkpoints, closes,
 //! restores and store creations, stores that did not reopen, and NoSync kept %. Exits 1
-//! if any promise was broken, 2 on bad arguments, 3 when FUSE cannot be mounted.
+//! if any promise was broken, 2 on bad arguments, 3 when FUSE cannot be mounted. The
+//! options are [`campaign_args::PowerlossCommand`]'s.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
+
+use campaign_args::PowerlossCommand;
+use clap::Parser;
 
 #[cfg(target_os = "linux")]
 fn main() -> ExitCode {
-    linux::main()
+    linux::main(PowerlossCommand::parse())
 }
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
+    // Parsed all the same, so `--help` and bad arguments behave as on Linux.
+    PowerlossCommand::parse();
     eprintln!("fsmstore-powerloss: the power-cut filesystem needs Linux");
     ExitCode::from(3)
 }
@@ -29,64 +34,14 @@ mod linux {
     use super::*;
 
     use conformance::crash::Jitter;
-    use conformance::powerloss::{Campaign, available, campaign};
-    use fsmstore::{Backend, SyncMode};
-    use powercut::MetaMode;
+    use conformance::powerloss::{Campaign, available, campaign, data_mode, meta_mode};
+    use fsmstore::SyncMode;
 
-    struct Options {
-        probe: PathBuf,
-        backends: Vec<Backend>,
-        modes: Vec<SyncMode>,
-        metas: Vec<MetaMode>,
-        cuts: u64,
-        seed: Option<u64>,
-        data: Option<powercut::DataMode>,
-    }
-
-    fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options {
-            probe: PathBuf::new(),
-            backends: Backend::compiled()
-                .into_iter()
-                .filter(|b| b.is_durable() == Some(true))
-                .collect(),
-            modes: vec![SyncMode::Sync, SyncMode::NoSync],
-            metas: vec![MetaMode::Posix, MetaMode::Journal],
-            cuts: 200,
-            seed: None,
-            data: None,
-        };
-        let mut rest = args.iter();
-        while let Some(flag) = rest.next() {
-            let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            match flag.as_str() {
-                "--probe" => options.probe = value.into(),
-                "--backend" => options.backends = vec![value.parse().map_err(|e| format!("{e}"))?],
-                "--mode" => options.modes = vec![value.parse().map_err(|e| format!("{e}"))?],
-                "--meta" => options.metas = vec![value.parse().map_err(|e| format!("{e}"))?],
-                "--data" => options.data = Some(value.parse().map_err(|e| format!("{e}"))?),
-                "--cuts" => options.cuts = value.parse().map_err(|_| "--cuts takes a number")?,
-                "--seed" => {
-                    options.seed = Some(value.parse().map_err(|_| "--seed takes a number")?)
-                }
-                other => return Err(format!("unknown option {other}")),
-            }
-        }
-        if options.probe.as_os_str().is_empty() {
-            return Err("--probe PATH is required".to_owned());
-        }
-        Ok(options)
-    }
-
-    pub(super) fn main() -> ExitCode {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let options = match parse(&args) {
-            Ok(options) => options,
-            Err(message) => {
-                eprintln!("fsmstore-powerloss: {message}");
-                return ExitCode::from(2);
-            }
-        };
+    pub(super) fn main(command: PowerlossCommand) -> ExitCode {
+        let PowerlossCommand {
+            probe,
+            campaign: options,
+        } = command;
         if let Err(why) = available() {
             eprintln!("fsmstore-powerloss: cannot mount the power-cut filesystem: {why}");
             return ExitCode::from(3);
@@ -101,9 +56,9 @@ mod linux {
             "| engine | mode | disk | cuts | landed in | torn | lost applies | lost writes | lost checkpoints | lost closes | lost restores | lost stores | unopenable (typed / other) | NoSync kept % |"
         );
         println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for backend in &options.backends {
-            for mode in &options.modes {
-                for meta in &options.metas {
+        for backend in &options.coverage.backends() {
+            for mode in &options.coverage.modes() {
+                for meta in options.metas().into_iter().map(meta_mode) {
                     let dir = match tempfile::Builder::new()
                         .prefix("fsmstore-powerloss-")
                         .tempdir()
@@ -116,13 +71,13 @@ mod linux {
                     };
                     let result = campaign(
                         Campaign {
-                            probe: &options.probe,
+                            probe: &probe.path,
                             backend: *backend,
                             mode: *mode,
-                            meta: *meta,
+                            meta,
                             cuts: options.cuts,
                             workdir: dir.path(),
-                            data: options.data,
+                            data: options.data.map(data_mode),
                         },
                         &mut jitter,
                     );

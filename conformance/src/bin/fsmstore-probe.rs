@@ -6,8 +6,8 @@
 //! fsmstore-probe writer <engine> <dir> <sync|nosync> <checkpoint-every> <write-every> <close-every>
 //! fsmstore-probe restore <engine> <dir> <sync|nosync> <snapshot-file>
 //! fsmstore-probe restorer <engine> <dir> <sync|nosync> <snapshot-file> <applies-before>
-//! ```
 //! fsmstore-probe failstop <engine> <dir> <sync|nosync>
+//! ```
 //! `failstop` applies the writer's batches until one fails, prints
 //! `acknowledged <index>` and `failed kind=<kind>`, then tries every kind of write and
 //! prints `<what> kind=<kind>` (or `<what> ok`) for each, and the same for `read` and
