@@ -11,6 +11,9 @@ use crate::report;
 /// The environment variable the bench reads for short runs.
 const QUICK_ENV: &str = "FSMSTORE_BENCH_QUICK";
 
+/// The environment variable that adds the bench's 10M-key cold-start cases.
+const LARGE_ENV: &str = "FSMSTORE_BENCH_LARGE";
+
 /// The file, in the report directory, that tells the report how the last run was made.
 pub const RUN_FILE: &str = "last-bench.txt";
 
@@ -20,6 +23,8 @@ struct Options {
     /// The engines to bench; empty means every available engine.
     engines: Vec<&'static str>,
     quick: bool,
+    /// Adds the 10M-key cold-start cases (a fill of a few minutes per engine).
+    large: bool,
     /// Passed to criterion after the case filter.
     criterion_args: Vec<String>,
 }
@@ -28,12 +33,14 @@ fn parse(args: &[String], usage: &str) -> Result<Options, String> {
     let mut options = Options {
         engines: Vec::new(),
         quick: false,
+        large: false,
         criterion_args: Vec::new(),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--large" => options.large = true,
             "--backend" => {
                 let name = args.next().ok_or_else(|| usage.to_owned())?;
                 for engine in Engines::one(name)?.names() {
@@ -57,7 +64,8 @@ struct EngineRun {
 }
 
 /// Runs the benches: `--backend NAME` (repeatable) picks engines, `--quick` shortens
-/// every case, and arguments after `--` go to criterion.
+/// every case, `--large` adds 10M-key cold-start cases, and arguments after `--` go to
+/// criterion.
 pub fn run(args: &[String], usage: &str) -> Result<(), String> {
     let options = parse(args, usage)?;
     let (engines, skipped) = if options.engines.is_empty() {
@@ -83,7 +91,12 @@ pub fn run(args: &[String], usage: &str) -> Result<(), String> {
             "== bench {engine} ({}/{}){}",
             position + 1,
             engines.len(),
-            if options.quick { ", quick" } else { "" }
+            match (options.quick, options.large) {
+                (true, true) => ", quick, large",
+                (true, false) => ", quick",
+                (false, true) => ", large",
+                (false, false) => "",
+            }
         );
         let started = Instant::now();
         let ok = bench_engine(engine, &filter, &options)?;
@@ -153,10 +166,12 @@ fn bench_engine(engine: &str, filter: &str, options: &Options) -> Result<bool, S
         // The benches set the sync mode of every store; an override would mislabel cases.
         .env_remove("FSMSTORE_SYNC_MODE")
         .stdin(Stdio::null());
-    if options.quick {
-        command.env(QUICK_ENV, "1");
-    } else {
-        command.env_remove(QUICK_ENV);
+    for (set, name) in [(options.quick, QUICK_ENV), (options.large, LARGE_ENV)] {
+        if set {
+            command.env(name, "1");
+        } else {
+            command.env_remove(name);
+        }
     }
     let status = command
         .status()
@@ -180,10 +195,11 @@ fn record_run(options: &Options, runs: &[EngineRun], started: SystemTime) -> Res
         .map(|run| run.engine)
         .collect();
     let text = format!(
-        "started={}\nfinished={}\nquick={}\nengines={}\ncriterion_args={}\n",
+        "started={}\nfinished={}\nquick={}\nlarge={}\nengines={}\ncriterion_args={}\n",
         seconds(started),
         seconds(SystemTime::now()),
         options.quick,
+        options.large,
         engines.join(","),
         options.criterion_args.join(" "),
     );
@@ -209,6 +225,7 @@ mod tests {
                 "--backend",
                 "redb",
                 "--quick",
+                "--large",
                 "--backend",
                 "lmdb",
                 "--backend",
@@ -224,6 +241,7 @@ mod tests {
             Ok(Options {
                 engines: vec!["redb", "heed"],
                 quick: true,
+                large: true,
                 criterion_args: strings(&["--measurement-time", "2"]),
             })
         );
@@ -245,6 +263,7 @@ mod tests {
             Ok(Options {
                 engines: Vec::new(),
                 quick: false,
+                large: false,
                 criterion_args: Vec::new(),
             })
         );

@@ -11,8 +11,8 @@
 //!   [--data drop|keep-random|tear] [--cuts N] [--seed N]`: cut the power under writers
 //!   on the power-cut filesystem (200 cuts per engine, sync mode and metadata mode by
 //!   default) and print what survived.
-//! - `bench [--backend NAME]... [--quick]`: the criterion fsync benches, one cargo
-//!   invocation per engine; `report`: their medians as `target/fsmstore-report/report.md`
+//! - `bench [--backend NAME]... [--quick] [--large]`: the criterion fsync benches, one
+//!   cargo invocation per engine (`--large` adds 10M-key cold-start cases); `report`: their medians as `target/fsmstore-report/report.md`
 //!   and `report.svg`.
 //! - `ci [--all]`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
 
@@ -36,8 +36,9 @@ const USAGE: &str = "usage: cargo xtask <task>
   powerloss [--backend NAME] [--mode sync|nosync] [--meta posix|journal]
             [--data drop|keep-random|tear] [--cuts N] [--seed N]
                                cut the power under writers; print what survived
-  bench [--backend NAME]... [--quick] [-- CRITERION_ARGS]
-                               fsync benches per engine (criterion)
+  bench [--backend NAME]... [--quick] [--large] [-- CRITERION_ARGS]
+                               fsync benches per engine (criterion);
+                               --large adds 10M-key cold-start cases
   report                       bench medians as target/fsmstore-report/report.{md,svg}
   ci [--all]                   fmt check, clippy -D warnings, then test";
 

@@ -233,14 +233,25 @@ const SCAN_TARGET: f64 = 1.10;
 /// An engine, a scan direction and a number of entries.
 type ScanKey = (String, String, u64);
 
+/// The cold-start cases of one engine and size.
+#[derive(Debug, Default)]
+struct ColdStart {
+    /// Reopen after a clean close, and the gate says skip.
+    skip: Option<Estimate>,
+    /// Reopen, then restore the snapshot.
+    restore: Option<Estimate>,
+    /// Reopen a store a killed writer left, and the gate says skip.
+    after_kill: Option<Estimate>,
+}
+
 /// The bench results, by case.
 #[derive(Debug, Default)]
 pub struct Results {
     apply: BTreeMap<CaseKey, Estimate>,
     native: BTreeMap<CaseKey, Estimate>,
     checkpoint: BTreeMap<String, Estimate>,
-    /// `cold_start/<engine>/<skip|restore>/<keys>`, by (engine, keys): (skip, restore).
-    cold_start: BTreeMap<(String, u64), (Option<Estimate>, Option<Estimate>)>,
+    /// `cold_start/<engine>/<skip|restore|after_kill>/<keys>`, by (engine, keys).
+    cold_start: BTreeMap<(String, u64), ColdStart>,
     /// `scan/<engine>/<direction>/<entries>` and `scan_native/…`, by (engine, direction,
     /// entries): (through fsmstore, through the engine's own API).
     scan: BTreeMap<ScanKey, (Option<Estimate>, Option<Estimate>)>,
@@ -260,7 +271,12 @@ impl Results {
                 ["checkpoint", engine, "after_1000_nosync"] => {
                     results.checkpoint.insert((*engine).to_owned(), estimate);
                 }
-                ["cold_start", engine, kind @ ("skip" | "restore"), keys] => {
+                [
+                    "cold_start",
+                    engine,
+                    kind @ ("skip" | "restore" | "after_kill"),
+                    keys,
+                ] => {
                     let Ok(keys) = keys.parse::<u64>() else {
                         continue;
                     };
@@ -268,11 +284,12 @@ impl Results {
                         .cold_start
                         .entry(((*engine).to_owned(), keys))
                         .or_default();
-                    if *kind == "skip" {
-                        entry.0 = Some(estimate);
-                    } else {
-                        entry.1 = Some(estimate);
-                    }
+                    let slot = match *kind {
+                        "skip" => &mut entry.skip,
+                        "restore" => &mut entry.restore,
+                        _ => &mut entry.after_kill,
+                    };
+                    *slot = Some(estimate);
                 }
                 [kind @ ("scan" | "scan_native"), engine, direction, entries] => {
                     let Ok(entries) = entries.parse::<u64>() else {
@@ -393,12 +410,21 @@ impl Results {
         )
     }
 
-    /// Cold start at `keys` keys: (reopen + skip, reopen + restore), medians.
-    pub fn cold_start(&self, engine: &str, keys: u64) -> (Option<&Estimate>, Option<&Estimate>) {
+    /// Cold start at `keys` keys: (reopen + skip, reopen + restore, reopen after a
+    /// kill + skip), medians.
+    pub fn cold_start(
+        &self,
+        engine: &str,
+        keys: u64,
+    ) -> (Option<&Estimate>, Option<&Estimate>, Option<&Estimate>) {
         self.cold_start
             .get(&(engine.to_owned(), keys))
-            .map_or((None, None), |(skip, restore)| {
-                (skip.as_ref(), restore.as_ref())
+            .map_or((None, None, None), |cases| {
+                (
+                    cases.skip.as_ref(),
+                    cases.restore.as_ref(),
+                    cases.after_kill.as_ref(),
+                )
             })
     }
 
@@ -688,22 +714,25 @@ fn markdown(results: &Results, context: &Context) -> String {
              What a node pays at start-up: reopen the store and let `decide_restore` say \
              `Skip` (the store already covers the snapshot), or reopen and restore the \
              snapshot from a file (the whole store rewritten, made durable and switched \
-             in). Medians; the page cache is warm.\n"
+             in); and reopen, then skip, a store left by a writer killed with SIGKILL in \
+             the middle of NoSync applies (the engine recovers what the kill left). \
+             Medians; the page cache is warm.\n"
         );
         let _ = writeln!(
             out,
-            "| engine | keys | reopen + skip | reopen + restore | restore ÷ skip |"
+            "| engine | keys | reopen + skip | reopen + restore | restore ÷ skip | reopen after a kill + skip |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
         for (engine, keys) in cold {
-            let (skip, restore) = results.cold_start(&engine, keys);
+            let (skip, restore, after_kill) = results.cold_start(&engine, keys);
             let _ = writeln!(
                 out,
-                "| {engine} | {} | {} | {} | {} |",
+                "| {engine} | {} | {} | {} | {} | {} |",
                 group_digits(keys),
                 or_dash(skip.map(latency)),
                 or_dash(restore.map(latency)),
                 or_dash(ratio(restore, skip).map(times)),
+                or_dash(after_kill.map(latency)),
             );
         }
     }
@@ -1278,6 +1307,7 @@ mod tests {
         write_case(root, "checkpoint/memory/after_1000_nosync", 50.0);
         write_case(root, "cold_start/redb/skip/1000000", 2_000_000.0);
         write_case(root, "cold_start/redb/restore/1000000", 3_000_000_000.0);
+        write_case(root, "cold_start/redb/after_kill/1000000", 250_000_000.0);
         write_case(root, "cold_start/heed/restore/100000", 40_000_000.0);
         // Another bench's output is ignored.
         write_case(root, "unrelated/thing", 5.0);
@@ -1288,7 +1318,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fake_tree(dir.path());
         let estimates = load(dir.path()).expect("load");
-        assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 3 + 1);
+        assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 4 + 1);
         let floor = &estimates["floor/fdatasync_4k"];
         assert_eq!(floor.median_ns, 1_000_000.0);
         assert_eq!((floor.lower_ns, floor.upper_ns), (900_000.0, 1_100_000.0));
@@ -1403,11 +1433,13 @@ mod tests {
         assert!(!markdown.contains("Warning"));
         // Cold start: restore ÷ skip, and a dash where one side is missing.
         assert!(
-            markdown.contains("| redb | 1,000,000 | 2.00 ms ±10% | 3.00 s ±10% | 1500× |"),
+            markdown.contains(
+                "| redb | 1,000,000 | 2.00 ms ±10% | 3.00 s ±10% | 1500× | 250 ms ±10% |"
+            ),
             "{markdown}"
         );
         assert!(
-            markdown.contains("| heed | 100,000 | — | 40.0 ms ±10% | — |"),
+            markdown.contains("| heed | 100,000 | — | 40.0 ms ±10% | — | — |"),
             "{markdown}"
         );
     }
