@@ -42,10 +42,10 @@ use std::str::FromStr;
 pub use engine_api::AsyncEngine;
 pub use engine_api::{
     APPLIED_INDEX_KEY, ApplyOutcome, Bytes, CheckpointError, Config, DEFAULT_LMDB_MAP_SIZE,
-    Direction, Engine, Error, FallbackReason, MAX_KEY_LEN, MAX_VALUE_LEN, Marker, Namespace, Op,
-    RangeQuery, RestoreDecision, Result, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SYNC_MODE_ENV,
-    ScanVisitor, SnapshotHeader, SnapshotReader, SnapshotRecord, SnapshotWriter, SyncMode, View,
-    WriteBatch, checkpoint_then, decide_restore, read_marker, verify_snapshot,
+    DeepCheck, Direction, Engine, Error, FallbackReason, MAX_KEY_LEN, MAX_VALUE_LEN, Marker,
+    Namespace, Op, RangeQuery, RestoreDecision, Result, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC,
+    SYNC_MODE_ENV, ScanVisitor, SnapshotHeader, SnapshotReader, SnapshotRecord, SnapshotWriter,
+    SyncMode, View, WriteBatch, checkpoint_then, decide_restore, read_marker, verify_snapshot,
 };
 
 /// What an engine backend needs and a state machine does not: the primitives a backend
@@ -56,9 +56,9 @@ pub use engine_api::{
 pub mod backend {
     pub use engine_api::{
         Commit, DeletedRanges, Durability, KeyRange, LOCK_FILE, MARKER_FILE, OpRef, RawEngine,
-        ReadView, STORE_FORMAT_VERSION, Store, check_dir, claim_dir, decode_applied_index,
-        deleted_by_prefix, encode_applied_index, prefix_successor, sync_dir, sync_parent,
-        sync_tree, visit_each,
+        ReadView, STORE_FORMAT_VERSION, Store, check_dir, check_view, claim_dir,
+        decode_applied_index, deleted_by_prefix, encode_applied_index, prefix_successor, sync_dir,
+        sync_parent, sync_tree, visit_each,
     };
 }
 

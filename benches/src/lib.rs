@@ -11,7 +11,11 @@
 //! - `native/<engine>/<sync|nosync>/<ops>`: the same writes through the engine's own API
 //!   ([`native`]), with the same durability and the same applied-index write;
 //! - `floor/fdatasync_4k` and `floor/write_4k`: a 4 KiB append with and without
-//!   `fdatasync`, on the same disk.
+//!   `fdatasync`, on the same disk;
+//! - `cold_start/<engine>/<skip|restore|after_kill>/<keys>`: a reopen and the restore
+//!   gate after a clean close, a reopen and a restore, and (durable engines) a reopen
+//!   and the gate of a store a writer killed with SIGKILL left; 100k and 1M keys, and
+//!   10M with `FSMSTORE_BENCH_LARGE=1` (`cargo xtask bench --large`).
 //!
 //! `cargo xtask bench` runs it and `cargo xtask report` turns criterion's output into a
 //! table and a chart. The example `overhead` measures `apply / native` in alternating

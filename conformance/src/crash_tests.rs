@@ -247,3 +247,53 @@ pub fn garbage_engine_files_fail_the_open_with_corruption(h: &Harness) {
     );
     assert!(stdout.contains("kind=corruption"), "{stdout}");
 }
+
+/// A NoSync writer killed in the middle of its applies leaves a store that opens (the
+/// engine recovers what the kill left), holds what the writer's model says it holds at
+/// the index it reopened at, and passes the deep check, which reads that same index.
+pub fn a_store_a_killed_writer_left_opens_and_passes_the_deep_check(h: &Harness) {
+    use std::io::BufRead;
+
+    let mode = SyncMode::NoSync;
+    let mut child = std::process::Command::new(h.probe())
+        .args([
+            "writer",
+            h.backend().name(),
+            &h.dir().to_string_lossy(),
+            "nosync",
+        ])
+        .args(["10", "0", "0"])
+        .env_remove(fsmstore::SYNC_MODE_ENV)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let stdout = child.stdout.take().expect("the writer's stdout");
+    let checkpointed = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(std::io::Result::ok)
+        .any(|line| line == "checkpoint 200");
+    // SIGKILL: no destructor, no flush, no close.
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        checkpointed,
+        "the writer stopped before its checkpoint at 200"
+    );
+
+    let store = h.open(mode);
+    let reopened_at = store
+        .applied_index()
+        .expect("read the index")
+        .expect("a checkpoint was made, so an index survives");
+    assert!(
+        reopened_at >= 200,
+        "lost the checkpoint at 200: {reopened_at}"
+    );
+    assert_eq!(
+        crate::crash::actual_state(&*store).expect("read the store"),
+        crate::crash::expected_state(reopened_at)
+    );
+    let checked = store.verify_deep().expect("the deep check");
+    assert_eq!(checked.applied_index, Some(reopened_at));
+    store.close().expect("close");
+}

@@ -23,6 +23,7 @@ pub mod concurrency;
 pub mod config;
 pub mod crash;
 pub mod crash_tests;
+pub mod deep_check;
 pub mod harness;
 pub mod meta;
 pub mod model;

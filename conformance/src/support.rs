@@ -154,6 +154,9 @@ impl Engine for FaultyEngine<'_> {
     fn restore(&self, input: &mut dyn std::io::Read) -> Result<SnapshotHeader> {
         self.inner.restore(input)
     }
+    fn verify_deep(&self) -> Result<fsmstore::DeepCheck> {
+        self.inner.verify_deep()
+    }
     fn close(self: Box<Self>) -> Result<()> {
         Ok(())
     }
@@ -288,6 +291,10 @@ impl Engine for ThroughAsync {
             &self.engine,
             Box::new(std::io::Cursor::new(bytes)),
         ))
+    }
+    fn verify_deep(&self) -> Result<fsmstore::DeepCheck> {
+        self.runtime
+            .block_on(AsyncEngine::verify_deep(&self.engine))
     }
     fn close(self: Box<Self>) -> Result<()> {
         let Self { runtime, engine } = *self;

@@ -195,6 +195,11 @@ group!(ownership:
     a_read_only_open_creates_nothing_and_writes_nothing,
 );
 
+group!(deep_check:
+    the_deep_check_counts_every_entry_of_a_healthy_store,
+    a_badly_encoded_applied_index_fails_the_deep_check,
+);
+
 group!(concurrency:
     racing_pins_never_move_the_index_backwards,
     racing_appliers_apply_each_index_exactly_once,
@@ -230,6 +235,7 @@ group!(crash_tests (durable_engines):
     a_failing_disk_under_sync_gives_typed_errors_and_loses_nothing,
     a_failing_disk_under_nosync_gives_typed_errors_and_loses_no_checkpoint,
     garbage_engine_files_fail_the_open_with_corruption,
+    a_store_a_killed_writer_left_opens_and_passes_the_deep_check,
 );
 
 #[cfg(all(
@@ -262,6 +268,7 @@ fn every_body_is_instantiated() {
         ("restore_gate", restore_gate::BODIES),
         ("config", config::BODIES),
         ("ownership", ownership::BODIES),
+        ("deep_check", deep_check::BODIES),
         ("concurrency", concurrency::BODIES),
         ("model", model::BODIES),
         ("snapshot", snapshot::BODIES),

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
+use crate::deep_check::DeepCheck;
 use crate::engine::{ApplyOutcome, Engine, View};
 use crate::error::{Error, Result};
 use crate::range::RangeQuery;
@@ -88,6 +89,9 @@ pub trait AsyncEngine: Send + Sync {
 
     /// [`Engine::restore`], reading from a blocking reader on the blocking pool.
     async fn restore(&self, input: Box<dyn Read + Send>) -> Result<SnapshotHeader>;
+
+    /// [`Engine::verify_deep`].
+    async fn verify_deep(&self) -> Result<DeepCheck>;
 
     /// Makes every commit durable and drops this handle (on the blocking pool, so that
     /// the store's own close runs there when it is the last handle).
@@ -194,6 +198,10 @@ impl<E: Engine + ?Sized + 'static> AsyncEngine for Arc<E> {
 
     async fn restore(&self, mut input: Box<dyn Read + Send>) -> Result<SnapshotHeader> {
         blocking(self, move |engine| engine.restore(&mut input)).await
+    }
+
+    async fn verify_deep(&self) -> Result<DeepCheck> {
+        blocking(self, |engine| engine.verify_deep()).await
     }
 
     async fn close(self) -> Result<()> {

@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
+use crate::deep_check::DeepCheck;
 use crate::error::Result;
 use crate::range::{RangeQuery, ScanVisitor};
 use crate::snapshot::SnapshotHeader;
@@ -202,6 +203,25 @@ pub trait Engine: Send + Sync {
     /// and so does a reopen — the old ones or the new ones, each complete, never a store
     /// that cannot open.
     fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader>;
+
+    /// Reads the whole store back and checks it: the engine's own integrity check where
+    /// it has one (redb's page checksums), then every data and meta entry through one
+    /// read view (keys in order and of storable lengths, the applied index well encoded;
+    /// every page or block an engine checksums is verified as it is read). Returns what
+    /// was read.
+    ///
+    /// An open trusts what a clean shutdown left and reads little, so a damaged page the
+    /// open does not read is only found by the read that meets it, or by this check.
+    /// Damage is [`Error::Corruption`](crate::Error::Corruption). The check reads every
+    /// byte of the store, so it takes time in proportion to the data: it is an explicit
+    /// operation (`fsmstore verify --deep`), never part of an open. While the engine's
+    /// own check runs, applies and reads wait; the walk after it does not block them.
+    ///
+    /// An engine checker that finds damage it can repair (redb falls back to the
+    /// previous commit when the last one fails its checksums) repairs it, on a read-only
+    /// store too, and the check still fails with `Corruption`: what the store holds is
+    /// then not what it last committed.
+    fn verify_deep(&self) -> Result<DeepCheck>;
 
     /// Makes every commit durable and closes the store. Dropping a store does the same
     /// but can only log a failure; `close` reports it.

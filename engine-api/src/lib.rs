@@ -19,6 +19,7 @@
 //! | directory ownership, one process per store | [`claim_dir`], [`MARKER_FILE`], [`LOCK_FILE`] |
 //! | async callers (feature `async`) | `AsyncEngine` |
 //! | portable snapshots | [`Engine::export`], [`Engine::restore`], [`SnapshotReader`] |
+//! | the whole-store check | [`Engine::verify_deep`], [`DeepCheck`], [`RawEngine::check_engine`] |
 //!
 //! # Range reads: a visitor over one view
 //!
@@ -48,6 +49,7 @@ mod async_engine;
 mod batch;
 mod checkpoint;
 mod config;
+mod deep_check;
 mod engine;
 mod error;
 mod fsync;
@@ -69,6 +71,7 @@ pub use batch::{Commit, MAX_KEY_LEN, MAX_VALUE_LEN, Op, OpRef, WriteBatch};
 pub use bytes::Bytes;
 pub use checkpoint::{CheckpointError, checkpoint_then};
 pub use config::{Config, DEFAULT_LMDB_MAP_SIZE};
+pub use deep_check::{DeepCheck, check_view};
 pub use engine::{ApplyOutcome, Engine, View};
 pub use error::{Error, Result};
 pub use fsync::{sync_dir, sync_parent, sync_tree};

@@ -66,7 +66,8 @@ pub trait ReadView {
 ///   the commit (earlier ops applied, later ones not); where the engine has a native
 ///   range delete the backend uses it.
 /// - `Drop` must not lose committed data that a clean shutdown is expected to keep; the
-///   store calls [`sync`](RawEngine::sync) before dropping a backend.
+///   store calls [`close`](RawEngine::close) (by default [`sync`](RawEngine::sync))
+///   before dropping a backend.
 pub trait RawEngine: Send + Sync + Sized + 'static {
     /// The engine's name as written in the directory marker and accepted by the facade.
     const NAME: &'static str;
@@ -102,6 +103,27 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
 
     /// Reads one meta key.
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>>;
+
+    /// Runs the engine's own integrity check over its files, where the engine has one
+    /// that reads more than its open does (page or block checksums of the whole store).
+    /// The default checks nothing: the deep check's walk through a read view
+    /// ([`check_view`](crate::check_view)) is then all there is.
+    ///
+    /// Damage is [`Error::Corruption`](crate::Error::Corruption). The store calls it with
+    /// the backend to itself: no read view, commit or other call runs meanwhile. The
+    /// check may write what the engine's checker writes (a repair), but must not change
+    /// what a reader sees unless the store was damaged, and then it must fail.
+    fn check_engine(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// A clean shutdown: makes every commit durable and leaves the files so that the
+    /// next open has as little as possible to recover or replay. The default is
+    /// [`sync`](RawEngine::sync). The store calls it once, last, and then drops the
+    /// backend; an error is reported by [`Store::close`](crate::Store::close).
+    fn close(self) -> Result<()> {
+        self.sync()
+    }
 
     /// Takes one consistent read view of data and meta together (a read transaction or
     /// an engine snapshot) and hands it to `read`. Every range read goes through it. The

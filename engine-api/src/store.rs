@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index};
 use crate::batch::{Commit, MAX_KEY_LEN, WriteBatch};
 use crate::config::Config;
+use crate::deep_check::{DeepCheck, check_view};
 use crate::engine::{ApplyOutcome, Engine, View};
 use crate::error::{Error, Result};
 use crate::fsync::{sync_dir, sync_parent, sync_tree};
@@ -206,7 +207,7 @@ impl<R: RawEngine> Store<R> {
             (Some(_), _) if self.config.read_only => Ok(()),
             // A sync now could vouch for pages the failed one lost.
             (Some(_), Some(reason)) => Err(Error::Stopped(reason)),
-            (Some(raw), None) => raw.sync(),
+            (Some(raw), None) => raw.close(),
             (None, _) => Ok(()),
         }
     }
@@ -459,6 +460,29 @@ impl<R: RawEngine> Engine for Store<R> {
             tracing::warn!(engine = R::NAME, %error, "could not remove the replaced engine generation; retried at the next open");
         }
         Ok(header)
+    }
+
+    fn verify_deep(&self) -> Result<DeepCheck> {
+        {
+            // The engine's checker gets the backend to itself: no apply, pin or restore
+            // (the apply lock) and no read (the backend's write lock) runs meanwhile.
+            let mut state = self.lock();
+            let mut slot = self.raw.write().unwrap_or_else(PoisonError::into_inner);
+            let raw = slot
+                .as_mut()
+                .unwrap_or_else(|| unreachable!("the backend is only taken by close or drop"));
+            let checked = raw.check_engine();
+            drop(slot);
+            if checked.is_err() {
+                // A checker that found damage may have repaired it to an earlier state:
+                // trust nothing cached about the index.
+                state.applied = self.read_applied_index().unwrap_or(None);
+                state.durable = None;
+            }
+            checked?;
+        }
+        // The walk reads one view, so applies may go on while it runs.
+        self.raw().with_view(&mut |view| check_view(view))
     }
 
     fn close(self: Box<Self>) -> Result<()> {

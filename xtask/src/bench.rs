@@ -10,6 +10,9 @@ use crate::run::{BenchRun, report_dir};
 /// The environment variable the bench reads for short runs.
 const QUICK_ENV: &str = "FSMSTORE_BENCH_QUICK";
 
+/// The environment variable that adds the bench's 10M-key cold-start cases.
+const LARGE_ENV: &str = "FSMSTORE_BENCH_LARGE";
+
 /// What `cargo xtask bench` was asked for.
 #[derive(clap::Args, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -20,6 +23,9 @@ pub struct Options {
     /// Short measurements: a first look, not numbers to publish
     #[arg(long)]
     quick: bool,
+    /// Adds 10M-key cold-start cases (a fill of a few minutes per engine)
+    #[arg(long)]
+    large: bool,
     /// Passed to criterion after the case filter
     #[arg(last = true, value_name = "CRITERION_ARGS")]
     criterion_args: Vec<String>,
@@ -51,7 +57,8 @@ struct EngineRun {
 }
 
 /// Runs the benches: `--backend NAME` (repeatable) picks engines, `--quick` shortens
-/// every case, and arguments after `--` go to criterion.
+/// every case, `--large` adds 10M-key cold-start cases, and arguments after `--` go to
+/// criterion.
 pub fn run(options: &Options) -> Result<(), String> {
     let (engines, skipped) = if options.engines.is_empty() {
         let available = Engines::all_available();
@@ -76,7 +83,12 @@ pub fn run(options: &Options) -> Result<(), String> {
             "== bench {engine} ({}/{}){}",
             position + 1,
             engines.len(),
-            if options.quick { ", quick" } else { "" }
+            match (options.quick, options.large) {
+                (true, true) => ", quick, large",
+                (true, false) => ", quick",
+                (false, true) => ", large",
+                (false, false) => "",
+            }
         );
         let started = Instant::now();
         let ok = bench_engine(engine, &filter, options)?;
@@ -146,10 +158,12 @@ fn bench_engine(engine: &str, filter: &str, options: &Options) -> Result<bool, S
         // The benches set the sync mode of every store; an override would mislabel cases.
         .env_remove("FSMSTORE_SYNC_MODE")
         .stdin(Stdio::null());
-    if options.quick {
-        command.env(QUICK_ENV, "1");
-    } else {
-        command.env_remove(QUICK_ENV);
+    for (set, name) in [(options.quick, QUICK_ENV), (options.large, LARGE_ENV)] {
+        if set {
+            command.env(name, "1");
+        } else {
+            command.env_remove(name);
+        }
     }
     let status = command
         .status()
@@ -163,6 +177,7 @@ fn record_run(options: &Options, runs: &[EngineRun], started: SystemTime) -> Res
         started,
         finished: SystemTime::now(),
         quick: options.quick,
+        large: options.large,
         engines: runs
             .iter()
             .filter(|run| run.ok)
@@ -196,6 +211,7 @@ mod tests {
             "--backend",
             "redb",
             "--quick",
+            "--large",
             "--backend",
             "lmdb",
             "--backend",
@@ -206,7 +222,7 @@ mod tests {
         ])
         .expect("parse");
         assert_eq!(options.engines(), ["redb", "heed"]);
-        assert!(options.quick);
+        assert!(options.quick && options.large);
         assert_eq!(options.criterion_args, ["--measurement-time", "2"]);
     }
 
@@ -222,6 +238,7 @@ mod tests {
             Ok(Options {
                 engines: Vec::new(),
                 quick: false,
+                large: false,
                 criterion_args: Vec::new(),
             })
         );

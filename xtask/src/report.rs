@@ -188,7 +188,7 @@ fn case(id: &str) -> Option<Case<'_>> {
         | [
             bench @ "cold_start",
             engine,
-            variant @ ("skip" | "restore"),
+            variant @ ("skip" | "restore" | "after_kill"),
             size,
         ]
         | [bench @ ("scan" | "scan_native"), engine, variant, size] => {
@@ -461,17 +461,20 @@ fn markdown(results: &Results, context: &Context) -> String {
                 What a node pays at start-up: reopen the store and let `decide_restore` say \
                 `Skip` (the store already covers the snapshot), or reopen and restore the \
                 snapshot from a file (the whole store rewritten, made durable and switched \
-                in). Medians; the page cache is warm.\n\n\
-                | engine | keys | reopen + skip | reopen + restore | restore ÷ skip |\n\
-                |---|---:|---:|---:|---:|\n";
+                in); and reopen, then skip, a store left by a writer killed with SIGKILL in \
+                the middle of NoSync applies (the engine recovers what the kill left). \
+                Medians; the page cache is warm.\n\n\
+                | engine | keys | reopen + skip | reopen + restore | restore ÷ skip | reopen after a kill + skip |\n\
+                |---|---:|---:|---:|---:|---:|\n";
     }
     for (_, engine, _, keys) in cold {
         let skip = results.get(&format!("cold_start/{engine}/skip/{keys}"));
         let restore = results.get(&format!("cold_start/{engine}/restore/{keys}"));
+        let killed = results.get(&format!("cold_start/{engine}/after_kill/{keys}"));
         let ratio = or_dash(ratio(restore, skip).map(times));
         let (skip, restore) = (or_dash(skip.map(latency)), or_dash(restore.map(latency)));
-        let keys = group_digits(keys);
-        out += &format!("| {engine} | {keys} | {skip} | {restore} | {ratio} |\n");
+        let (killed, keys) = (or_dash(killed.map(latency)), group_digits(keys));
+        out += &format!("| {engine} | {keys} | {skip} | {restore} | {ratio} | {killed} |\n");
     }
 
     let mut scans = results.cases(&["scan", "scan_native"]);

@@ -18,6 +18,9 @@ pub struct BenchRun {
     pub finished: SystemTime,
     /// Whether `--quick` shortened every case.
     pub quick: bool,
+    /// Whether `--large` added the 10M-key cold-start cases.
+    #[serde(default)]
+    pub large: bool,
     /// The engines whose benches passed.
     pub engines: Vec<String>,
     /// The arguments passed on to criterion.
@@ -81,6 +84,7 @@ mod tests {
             started: at(1000),
             finished: at(2000),
             quick: true,
+            large: false,
             engines: vec!["redb".to_owned(), "heed".to_owned()],
             criterion_args: vec!["--measurement-time".to_owned(), "2".to_owned()],
         };

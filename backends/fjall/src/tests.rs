@@ -220,18 +220,19 @@ fn an_empty_table_file_is_a_typed_error_at_open() -> TestResult {
 
 #[test]
 fn a_torn_journal_loses_whole_commits_and_data_agrees_with_the_index() -> TestResult {
+    let live = tempfile::tempdir()?;
+    // The store as a kill leaves it: every commit in the journal only (a clean close
+    // would flush them to tables).
     let dir = tempfile::tempdir()?;
-    {
-        let store = open(dir.path(), SyncMode::NoSync)?;
-        for index in 1..=20u64 {
-            let mut batch = WriteBatch::new();
-            batch
-                .put(format!("k/{index:02}"), vec![b'v'; 100])
-                .put(format!("k/{index:02}/twin"), vec![b'w'; 100]);
-            store.apply(&batch, Some(index))?;
-        }
-        store.close()?;
+    let store = open(live.path(), SyncMode::NoSync)?;
+    for index in 1..=20u64 {
+        let mut batch = WriteBatch::new();
+        batch
+            .put(format!("k/{index:02}"), vec![b'v'; 100])
+            .put(format!("k/{index:02}/twin"), vec![b'w'; 100]);
+        store.apply(&batch, Some(index))?;
     }
+    copy_dir(live.path(), dir.path())?;
     let journal = dir.path().join("fjall").join("0.jnl");
     let bytes = std::fs::read(&journal)?;
     // The journal file is preallocated; what was written ends at the last non-zero byte.
@@ -309,5 +310,53 @@ fn a_checkpoint_with_nothing_new_to_write_still_succeeds() -> TestResult {
     batch.delete_prefix("nothing/", None);
     store.write(&batch)?;
     assert_eq!(store.get(b"k")?, Some(Bytes::from("v")));
+    Ok(())
+}
+
+/// The bytes of memtable an open of `dir` rebuilt from the journal.
+fn replayed_at_open(dir: &Path) -> engine_api::Result<(u64, FjallStore)> {
+    let store = open(dir, SyncMode::NoSync)?;
+    let replayed = store.with_raw(|raw| raw.db.write_buffer_size());
+    Ok((replayed, store))
+}
+
+#[test]
+fn a_clean_close_leaves_nothing_for_the_next_open_to_replay() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    for i in 0..2_000 {
+        batch.put(format!("k/{i:05}"), vec![9u8; 64]);
+    }
+    store.apply(&batch, Some(7))?;
+    store.close()?;
+
+    let (replayed, store) = replayed_at_open(dir.path())?;
+    assert_eq!(
+        replayed, 0,
+        "the open replayed journal entries into a memtable"
+    );
+    assert_eq!(store.applied_index()?, Some(7));
+    assert_eq!(keys(&store, "k/")?.len(), 2_000);
+    Ok(())
+}
+
+#[test]
+fn an_open_after_a_kill_replays_what_no_close_flushed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let killed = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    put_all(&store, &["flushed"])?;
+    store.close()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("journal only", "x");
+    store.apply(&batch, Some(3))?;
+
+    copy_dir(dir.path(), killed.path())?;
+    let (replayed, after_kill) = replayed_at_open(killed.path())?;
+    assert!(replayed > 0, "the commit after the close was not replayed");
+    assert_eq!(keys(&after_kill, "")?, ["flushed", "journal only"]);
+    assert_eq!(after_kill.applied_index()?, Some(3));
     Ok(())
 }

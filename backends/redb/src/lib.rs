@@ -32,11 +32,13 @@
 //!
 //! # Close
 //!
-//! The store calls [`RawEngine::sync`] before dropping the engine, so every commit is
-//! durable at a clean shutdown. Dropping the redb `Database` then makes any pending
-//! `None` commit durable as well and records redb's allocator state, so the next open
-//! needs no repair; it reports no error, which is why the store's explicit sync comes
-//! first.
+//! [`RawEngine::close`] makes every commit durable (an empty `Immediate` transaction),
+//! then closes the redb `Database` with `Database::close`, which records redb's
+//! allocator state and marks the file as shut down cleanly, and reports an error where
+//! a drop could only ignore it. The next open then loads the recorded allocator state
+//! instead of walking the file: its cost does not grow with the data. After a kill or
+//! power cut the file is not marked clean, and redb's open walks and repairs it (which
+//! does grow with the data).
 //!
 //! # Errors
 //!
@@ -48,12 +50,25 @@
 //! (the file locked by another process, a poisoned transaction, ...) is
 //! [`Error::Backend`].
 //!
+//! # Damaged files
+//!
 //! A plain redb open trusts a file that was shut down cleanly, and redb documents that
-//! it may panic on a file corrupted outside redb. The open therefore asks redb to check
-//! the file's integrity (`Builder::set_check_integrity_on_open`), which turns such damage
-//! into [`Error::Corruption`]; the price is a walk over every page at open, which redb
-//! also does after any unclean shutdown.
+//! it may panic on a file corrupted outside redb; the same holds for a read that meets a
+//! damaged page. Every call into redb (open, commit, read, each step of a range walk,
+//! the integrity check, close) therefore runs under [`std::panic::catch_unwind`], and a
+//! panic inside redb is [`Error::Corruption`] (the panic message is still printed by
+//! the process's panic hook; a build with `panic = "abort"` cannot catch it). The open
+//! reads the header, the allocator state and the applied index, so damage there fails
+//! the open; damage in a page the open does not read fails the read that meets it, and
+//! is found by [`Engine::verify_deep`](engine_api::Engine::verify_deep), which runs
+//! redb's `Database::check_integrity` (the checksum of every page of the committed
+//! trees) before walking every entry. That check repairs what redb can repair (a last
+//! commit whose pages fail their checksums is rolled back to the one before, as redb's
+//! open after a crash does), and the deep check then fails with
+//! [`Error::Corruption`] all the same.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -74,7 +89,8 @@ const META: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("meta"
 
 /// The redb engine: see the crate docs.
 pub struct RedbEngine {
-    db: Database,
+    /// `Some` until [`RawEngine::close`] or `Drop` takes it to close it.
+    db: Option<Database>,
 }
 
 impl std::fmt::Debug for RedbEngine {
@@ -84,27 +100,41 @@ impl std::fmt::Debug for RedbEngine {
 }
 
 impl RedbEngine {
+    fn db(&self) -> &Database {
+        self.db
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the database is only taken by close or drop"))
+    }
+
     /// Commits one write transaction that applies `ops` with the given durability.
     fn write_transaction<'a>(
         &self,
         durability: redb::Durability,
         ops: impl Iterator<Item = OpRef<'a>>,
     ) -> Result<()> {
-        let mut txn = self.db.begin_write().map_err(map_error)?;
-        txn.set_durability(durability).map_err(map_error)?;
-        {
-            let mut data = txn.open_table(DATA).map_err(map_error)?;
-            let mut meta = txn.open_table(META).map_err(map_error)?;
-            for op in ops {
-                apply_op(&mut data, &mut meta, op)?;
+        guarded("committing", || {
+            let mut txn = self.db().begin_write().map_err(map_error)?;
+            txn.set_durability(durability).map_err(map_error)?;
+            {
+                let mut data = txn.open_table(DATA).map_err(map_error)?;
+                let mut meta = txn.open_table(META).map_err(map_error)?;
+                for op in ops {
+                    apply_op(&mut data, &mut meta, op)?;
+                }
             }
-        }
-        // An early return above drops `txn`, which aborts it: nothing is written.
-        txn.commit().map_err(map_error)
+            // An early return above drops `txn`, which aborts it: nothing is written.
+            txn.commit().map_err(map_error)
+        })
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction> {
+        guarded("starting a read", || {
+            self.db().begin_read().map_err(map_error)
+        })
     }
 
     fn read_one(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
-        RedbView(self.db.begin_read().map_err(map_error)?).get(namespace, key)
+        RedbView(self.begin_read()?).get(namespace, key)
     }
 }
 
@@ -144,11 +174,13 @@ impl RawEngine for RedbEngine {
     const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = false;
 
     fn open(dir: &Path, config: &Config) -> Result<Self> {
-        let db = Database::builder()
-            .set_check_integrity_on_open(true)
-            .create(dir.join(DATABASE_FILE))
-            .map_err(map_error)?;
-        let engine = Self { db };
+        let path = dir.join(DATABASE_FILE);
+        // No integrity check: a file redb shut down cleanly opens without a walk (see
+        // the crate docs, "Damaged files").
+        let db = guarded("opening the file", || {
+            Database::builder().create(&path).map_err(map_error)
+        })?;
+        let engine = Self { db: Some(db) };
         // Opening a table in a write transaction creates it; an empty commit with
         // Immediate durability makes the (possibly new) tables durable. A read-only open
         // writes nothing: its store is complete, so both tables exist.
@@ -181,9 +213,71 @@ impl RawEngine for RedbEngine {
     }
 
     fn with_view<T>(&self, read: &mut dyn FnMut(&dyn ReadView) -> Result<T>) -> Result<T> {
-        let txn = self.db.begin_read().map_err(map_error)?;
-        read(&RedbView(txn))
+        read(&RedbView(self.begin_read()?))
     }
+
+    fn check_engine(&mut self) -> Result<()> {
+        let db = self
+            .db
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the database is only taken by close or drop"));
+        let clean = guarded("checking the file's integrity", || {
+            db.check_integrity().map_err(map_error)
+        })?;
+        if clean {
+            Ok(())
+        } else {
+            Err(Error::Corruption(
+                "redb: the integrity check found damaged or inconsistent pages and repaired \
+                 the file (possibly back to an earlier commit)"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    fn close(mut self) -> Result<()> {
+        self.sync()?;
+        let db = self.db.take();
+        guarded("closing the file", || match db {
+            Some(db) => db.close().map_err(map_error),
+            None => Ok(()),
+        })
+    }
+}
+
+impl Drop for RedbEngine {
+    fn drop(&mut self) {
+        // Reached without `close` when a store is dropped after a failed write, or a
+        // replaced generation is discarded: redb's own drop closes the file.
+        if let Some(db) = self.db.take()
+            && let Err(error) = guarded("closing the file", || {
+                drop(db);
+                Ok(())
+            })
+        {
+            tracing::error!(%error, "closing the redb file failed");
+        }
+    }
+}
+
+/// Runs one call into redb, and reports a panic inside it as [`Error::Corruption`]:
+/// redb may panic on a damaged file instead of returning an error.
+fn guarded<T>(doing: &str, call: impl FnOnce() -> Result<T>) -> Result<T> {
+    // Nothing the call borrows is used after a panic except through redb, whose later
+    // calls run under this guard too.
+    std::panic::catch_unwind(AssertUnwindSafe(call))
+        .unwrap_or_else(|panic| Err(panicked(doing, panic.as_ref())))
+}
+
+fn panicked(doing: &str, payload: &(dyn Any + Send)) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    Error::Corruption(format!(
+        "redb panicked while {doing}, as it may on a damaged file: {message}"
+    ))
 }
 
 /// A read transaction: redb's MVCC keeps its pages while it is open.
@@ -198,9 +292,11 @@ fn table_of(namespace: Namespace) -> TableDefinition<'static, &'static [u8], &'s
 
 impl ReadView for RedbView {
     fn get(&self, namespace: Namespace, key: &[u8]) -> Result<Option<Bytes>> {
-        let table = self.0.open_table(table_of(namespace)).map_err(map_error)?;
-        let value = table.get(key).map_err(map_error)?;
-        Ok(value.map(|value| Bytes::copy_from_slice(value.value())))
+        guarded("reading a key", || {
+            let table = self.0.open_table(table_of(namespace)).map_err(map_error)?;
+            let value = table.get(key).map_err(map_error)?;
+            Ok(value.map(|value| Bytes::copy_from_slice(value.value())))
+        })
     }
 
     fn scan(
@@ -210,8 +306,12 @@ impl ReadView for RedbView {
         direction: Direction,
         visit: &mut ScanVisitor<'_>,
     ) -> Result<()> {
-        let table = self.0.open_table(table_of(namespace)).map_err(map_error)?;
-        let entries = table.range::<&[u8]>(range.bounds()).map_err(map_error)?;
+        let table = guarded("opening a table", || {
+            self.0.open_table(table_of(namespace)).map_err(map_error)
+        })?;
+        let entries = guarded("starting a range walk", || {
+            table.range::<&[u8]>(range.bounds()).map_err(map_error)
+        })?;
         match direction {
             Direction::Forward => walk(entries, visit),
             Direction::Reverse => walk(entries.rev(), visit),
@@ -219,12 +319,16 @@ impl ReadView for RedbView {
     }
 }
 
-/// Hands each entry to `visit` until it breaks or fails. redb's entries are guards of
-/// about 100 bytes each: read in place, never moved (as [`visit_each`](engine_api::visit_each) would move them),
-/// they cost no copy.
+/// Hands each entry to `visit` until it breaks or fails.
+///
+/// Each step of redb's walk runs under [`guarded`], and the visitor outside it, so a
+/// panic of the caller's own code is never mistaken for a damaged file. redb's entries
+/// are guards of about 100 bytes each: they are read where the step leaves them, never
+/// moved on (as [`visit_each`](engine_api::visit_each) would move them), so they cost no
+/// copy.
 #[inline(always)]
 fn walk<'a>(
-    entries: impl Iterator<
+    mut entries: impl Iterator<
         Item = std::result::Result<
             (
                 AccessGuard<'a, &'static [u8]>,
@@ -235,16 +339,30 @@ fn walk<'a>(
     >,
     visit: &mut ScanVisitor<'_>,
 ) -> Result<()> {
-    for entry in entries {
-        let (key, value) = match &entry {
-            Ok(pair) => pair,
-            Err(_) => return entry.map(drop).map_err(map_error),
+    let mut entry = None;
+    loop {
+        guarded("walking a range", || {
+            entry = entries.next();
+            match &entry {
+                // Reading an entry slices its page: a damaged page fails here, under
+                // the guard, and not in the visitor's call below.
+                Some(Ok((key, value))) => {
+                    std::hint::black_box((key.value().len(), value.value().len()));
+                    Ok(())
+                }
+                Some(Err(_)) => entry
+                    .take()
+                    .map_or(Ok(()), |failed| failed.map(drop).map_err(map_error)),
+                None => Ok(()),
+            }
+        })?;
+        let Some(Ok((key, value))) = &entry else {
+            return Ok(());
         };
         if visit(key.value(), value.value())?.is_break() {
-            break;
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Maps any redb error (every redb error type converts into `redb::Error`).

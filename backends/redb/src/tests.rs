@@ -223,3 +223,33 @@ fn an_empty_database_file_starts_a_new_store() -> TestResult {
     assert!(store.scan_prefix(b"")?.is_empty());
     Ok(())
 }
+
+#[test]
+fn damage_the_open_does_not_read_passes_the_open_and_fails_the_deep_check() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = open(dir.path(), SyncMode::Sync)?;
+        let mut batch = WriteBatch::new();
+        for i in 0..5_000 {
+            batch.put(format!("key/{i:06}"), vec![7u8; 100]);
+        }
+        store.apply(&batch, Some(1))?;
+        let healthy = store.verify_deep()?;
+        assert_eq!(
+            (healthy.data_entries, healthy.applied_index),
+            (5_000, Some(1))
+        );
+    }
+    // A page in the middle of the file: data, which a cold start never reads.
+    let mut file = std::fs::read(dir.path().join(DATABASE_FILE))?;
+    let page = file.len() / 2 / 4096 * 4096;
+    for byte in &mut file[page + 100..page + 200] {
+        *byte ^= 0x5A;
+    }
+    let (_dir, result) = open_with_file(&file)?;
+    let store = result?;
+    assert_eq!(store.applied_index()?, Some(1));
+    let checked = store.verify_deep();
+    assert!(matches!(checked, Err(Error::Corruption(_))), "{checked:?}");
+    Ok(())
+}

@@ -52,6 +52,7 @@ fn fake_tree(root: &Path) {
         ("checkpoint/memory/after_1000_nosync", 50.0),
         ("cold_start/redb/skip/1000000", 2e6),
         ("cold_start/redb/restore/1000000", 3e9),
+        ("cold_start/redb/after_kill/1000000", 2.5e8),
         ("cold_start/heed/restore/100000", 4e7),
         // Another bench's output is ignored.
         ("unrelated/thing", 5.0),
@@ -84,7 +85,7 @@ fn a_criterion_tree_is_read_by_full_id_from_the_new_directories() {
     let dir = tempfile::tempdir().expect("tempdir");
     fake_tree(dir.path());
     let estimates = load(dir.path()).expect("load");
-    assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 3 + 1);
+    assert_eq!(estimates.len(), 2 + 2 * 13 + 3 + 4 + 1);
     let floor = &estimates[FDATASYNC];
     assert_eq!(floor.median_ns, 1_000_000.0);
     assert_eq!(
@@ -153,6 +154,7 @@ fn the_markdown_has_the_floor_the_summary_and_every_case() {
         started,
         finished,
         quick: true,
+        large: false,
         engines,
         criterion_args: Vec::new(),
     };
@@ -175,8 +177,8 @@ fn the_markdown_has_the_floor_the_summary_and_every_case() {
         "| redb | Sync | 1 | 2.00 ms ±10% | 500 | 2.00 ms ±10% | 500 | 1.00 (0.82–1.22) |",
         "| memory | Sync | 1 | 800 ns ±10% | 1,250,000 | — | — | — |",
         // Cold start: restore ÷ skip, and a dash where one side is missing.
-        "| redb | 1,000,000 | 2.00 ms ±10% | 3.00 s ±10% | 1500× |",
-        "| heed | 100,000 | — | 40.0 ms ±10% | — |",
+        "| redb | 1,000,000 | 2.00 ms ±10% | 3.00 s ±10% | 1500× | 250 ms ±10% |",
+        "| heed | 100,000 | — | 40.0 ms ±10% | — | — |",
     ] {
         assert!(
             markdown.contains(expected),
@@ -217,6 +219,7 @@ fn a_run_record_only_describes_the_results_it_made() {
         started,
         finished,
         quick,
+        large: false,
         engines: Vec::new(),
         criterion_args,
     };
