@@ -24,6 +24,9 @@
 //! | `memory` | in-memory reference engine | `fsmstore-memory` |
 //! | `rocksdb` | RocksDB (needs libclang to build) | `fsmstore-rocksdb` |
 //!
+//! Feature `async` adds `AsyncEngine`; feature `metrics` records counters and
+//! histograms through the `metrics` facade (the README's Metrics section lists them).
+//!
 //! [`DefaultEngine`] is the store type of the first compiled-in engine in the order
 //! redb, fjall, heed, memory; [`open`] picks any compiled-in engine at run time by [`Backend`].
 //!
@@ -40,6 +43,8 @@ use std::str::FromStr;
 
 #[cfg(feature = "async")]
 pub use engine_api::AsyncEngine;
+#[cfg(feature = "metrics")]
+pub use engine_api::describe_metrics;
 pub use engine_api::{
     APPLIED_INDEX_KEY, ApplyOutcome, Bytes, CheckpointError, Config, DEFAULT_LMDB_MAP_SIZE,
     DeepCheck, Direction, Engine, Error, FallbackReason, MAX_KEY_LEN, MAX_VALUE_LEN, Marker,

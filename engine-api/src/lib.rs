@@ -18,6 +18,7 @@
 //! | cold-start restore gate | [`decide_restore`] |
 //! | directory ownership, one process per store | [`claim_dir`], [`MARKER_FILE`], [`LOCK_FILE`] |
 //! | async callers (feature `async`) | `AsyncEngine` |
+//! | counters and histograms (feature `metrics`), tracing spans of the slow paths | `describe_metrics`, the README's Metrics section |
 //! | portable snapshots | [`Engine::export`], [`Engine::restore`], [`SnapshotReader`] |
 //! | the whole-store check | [`Engine::verify_deep`], [`DeepCheck`], [`RawEngine::check_engine`] |
 //!
@@ -57,6 +58,8 @@ mod generation;
 mod keys;
 mod lock;
 mod marker;
+mod metrics;
+mod observe;
 mod range;
 mod raw;
 mod restore_gate;
@@ -64,6 +67,8 @@ mod snapshot;
 mod store;
 mod sync_mode;
 
+#[cfg(feature = "metrics")]
+pub use crate::metrics::describe_metrics;
 pub use applied_index::{APPLIED_INDEX_KEY, decode_applied_index, encode_applied_index};
 #[cfg(feature = "async")]
 pub use async_engine::AsyncEngine;

@@ -51,10 +51,12 @@ impl RestoreDecision {
 /// `Skip` when the stored applied index is at least `snapshot_index`, `Execute` when it
 /// is below, `Fallback` when it is missing, damaged or unreadable.
 pub fn decide_restore<E: Engine + ?Sized>(engine: &E, snapshot_index: u64) -> RestoreDecision {
-    match engine.applied_index() {
+    let decision = match engine.applied_index() {
         Ok(Some(applied)) if applied >= snapshot_index => RestoreDecision::Skip { applied },
         Ok(Some(applied)) => RestoreDecision::Execute { applied },
         Ok(None) => RestoreDecision::Fallback(FallbackReason::MissingMeta),
         Err(error) => RestoreDecision::Fallback(FallbackReason::ReadError(error)),
-    }
+    };
+    crate::metrics::cold_start(engine.engine_name(), snapshot_index, &decision);
+    decision
 }

@@ -17,6 +17,8 @@ use crate::fsync::{sync_dir, sync_parent, sync_tree};
 use crate::generation;
 use crate::lock::StoreLock;
 use crate::marker::{Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
+use crate::metrics::{self, SyncTrigger};
+use crate::observe::{self, SnapshotTransfer};
 use crate::range::{Direction, KeyRange, RangeQuery, ScanVisitor};
 use crate::raw::{Durability, RawEngine, ReadView};
 use crate::snapshot::{
@@ -97,6 +99,7 @@ impl<R: RawEngine> Store<R> {
     /// other readers in but no writer, and every write is [`Error::ReadOnly`].
     pub fn open(dir: impl AsRef<Path>, config: &Config) -> Result<Self> {
         let dir = dir.as_ref();
+        let _span = observe::open(R::NAME, dir);
         let sync_mode =
             SyncMode::resolve(config.sync_mode, std::env::var_os(SYNC_MODE_ENV).as_deref())?;
         let config = config.clone().with_sync_mode(sync_mode);
@@ -164,6 +167,7 @@ impl<R: RawEngine> Store<R> {
         lock: StoreLock,
     ) -> Result<Self> {
         let applied = decode_applied_index(raw.get_meta(APPLIED_INDEX_KEY)?.as_deref());
+        observe::opened(applied);
         Ok(Self {
             raw: RwLock::new(Some(raw)),
             dir: dir.to_owned(),
@@ -197,6 +201,7 @@ impl<R: RawEngine> Store<R> {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let _span = raw.is_some().then(|| observe::close(R::NAME, &self.dir));
         let stopped = self
             .index
             .get_mut()
@@ -207,7 +212,9 @@ impl<R: RawEngine> Store<R> {
             (Some(_), _) if self.config.read_only => Ok(()),
             // A sync now could vouch for pages the failed one lost.
             (Some(_), Some(reason)) => Err(Error::Stopped(reason)),
-            (Some(raw), None) => raw.close(),
+            (Some(raw), None) => raw
+                .close()
+                .inspect(|()| metrics::synced(R::NAME, SyncTrigger::Close)),
             (None, _) => Ok(()),
         }
     }
@@ -288,6 +295,7 @@ impl<R: RawEngine> Store<R> {
         if durability == Durability::Durable {
             state.durable = state.applied;
         }
+        metrics::committed(R::NAME, durability);
         Ok(())
     }
 }
@@ -302,6 +310,7 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
+        let started = metrics::Started::now();
         let summary = batch.validate()?;
         if index == Some(0) {
             return Err(Error::invalid_argument(
@@ -313,7 +322,11 @@ impl<R: RawEngine> Engine for Store<R> {
         if let (Some(index), Some(applied)) = (index, state.applied)
             && index <= applied
         {
-            return Ok(ApplyOutcome::Skipped { applied });
+            return Ok(metrics::applied(
+                R::NAME,
+                started,
+                ApplyOutcome::Skipped { applied },
+            ));
         }
         let durability = match self.sync_mode {
             SyncMode::Sync => Durability::Durable,
@@ -326,7 +339,11 @@ impl<R: RawEngine> Engine for Store<R> {
             durability,
             summary.touches_applied_index,
         )?;
-        Ok(ApplyOutcome::Applied { index })
+        Ok(metrics::applied(
+            R::NAME,
+            started,
+            ApplyOutcome::Applied { index },
+        ))
     }
 
     fn write(&self, batch: &WriteBatch) -> Result<()> {
@@ -347,6 +364,7 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn set_durable_applied_index(&self, index: u64) -> Result<u64> {
+        let started = metrics::Started::now();
         if index == 0 {
             return Err(Error::invalid_argument(
                 "raft index 0 is not a valid applied index",
@@ -354,13 +372,16 @@ impl<R: RawEngine> Engine for Store<R> {
         }
         let mut state = self.lock();
         self.writable(&state)?;
-        match (state.applied, state.durable) {
-            (_, Some(durable)) if durable >= index => Ok(durable),
+        let pinned = match (state.applied, state.durable) {
+            (_, Some(durable)) if durable >= index => durable,
             (Some(applied), _) if applied >= index => {
+                let _span = observe::checkpoint(R::NAME, &self.dir, index);
                 self.sync_locked(&mut state)?;
-                Ok(applied)
+                metrics::synced(R::NAME, SyncTrigger::Checkpoint);
+                applied
             }
             _ => {
+                let _span = observe::checkpoint(R::NAME, &self.dir, index);
                 self.commit_locked(
                     &mut state,
                     &WriteBatch::new(),
@@ -368,15 +389,19 @@ impl<R: RawEngine> Engine for Store<R> {
                     Durability::Durable,
                     false,
                 )?;
-                Ok(index)
+                metrics::synced(R::NAME, SyncTrigger::Checkpoint);
+                index
             }
-        }
+        };
+        metrics::checkpointed(R::NAME, started);
+        Ok(pinned)
     }
 
     fn sync(&self) -> Result<()> {
         let mut state = self.lock();
         self.writable(&state)?;
         self.sync_locked(&mut state)
+            .inspect(|()| metrics::synced(R::NAME, SyncTrigger::Sync))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
@@ -409,15 +434,22 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader> {
-        self.raw()
-            .with_view(&mut |view| export_view(view, &mut *out))
+        let transfer = SnapshotTransfer::export(R::NAME, &self.dir);
+        let mut out = transfer.counted(out);
+        let header = self
+            .raw()
+            .with_view(&mut |view| export_view(view, &mut out))?;
+        transfer.finished(&header);
+        Ok(header)
     }
 
     fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader> {
+        let transfer = SnapshotTransfer::restore(R::NAME, &self.dir);
         let mut state = self.lock();
         self.writable(&state)?;
         // A stream that is not a snapshot at all fails before anything is created.
-        let reader = SnapshotReader::new(BufReader::with_capacity(1 << 16, input))?;
+        let reader =
+            SnapshotReader::new(transfer.counted(BufReader::with_capacity(1 << 16, input)))?;
         let next = state.marker.generation + 1;
         let staging = generation::fresh_dir(&self.dir, next)?;
         let loaded = R::open(&staging, &self.config).and_then(|raw| {
@@ -459,6 +491,7 @@ impl<R: RawEngine> Engine for Store<R> {
         if let Err(error) = generation::remove_others(&self.dir, next) {
             tracing::warn!(engine = R::NAME, %error, "could not remove the replaced engine generation; retried at the next open");
         }
+        transfer.finished(&header);
         Ok(header)
     }
 

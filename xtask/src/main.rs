@@ -129,15 +129,18 @@ fn test(engines: Engines) -> Result<(), String> {
     workspace.extend(engines.workspace_excludes());
     cargo::run(&workspace)?;
     // The workspace run unifies features, so every engine is compiled into the facade;
-    // this run checks the facade's behaviour when the default engine is left out.
+    // this run checks the facade's behaviour when the default engine is left out, and
+    // the metrics (a feature no workspace crate turns on) against a known history.
     cargo::run(&[
         "test",
         "-p",
         "fsmstore",
         "--no-default-features",
         "--features",
-        "memory",
+        "memory,metrics",
         "--lib",
+        "--test",
+        "metrics",
     ])?;
     // Criterion's test mode runs every bench case once: the benches stay honest without
     // a release build.
@@ -210,8 +213,11 @@ fn ci(engines: Engines) -> Result<(), String> {
     cargo::run(&clippy)?;
     for engine in engines.names() {
         // Each engine alone, as a user with one feature builds the facade (and as the
-        // suite is built for one engine).
-        let features = format!("fsmstore/{engine},conformance/{engine}");
+        // suite is built for one engine); with the memory engine, the metrics too.
+        let mut features = format!("fsmstore/{engine},conformance/{engine}");
+        if *engine == "memory" {
+            features.push_str(",fsmstore/metrics");
+        }
         cargo::run(&[
             "clippy",
             "-p",
