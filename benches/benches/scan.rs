@@ -79,19 +79,21 @@ impl Tally {
 fn scans(c: &mut Criterion, engine: Backend) {
     let (keys, lengths) = sizes();
     let dir = bench_dir();
-    let store = fsmstore::open(
-        engine,
-        dir.path().join("store"),
-        &Config::new(SyncMode::NoSync),
-    )
-    .unwrap_or_else(|error| panic!("cannot open a {engine} store: {error}"));
+    let store_dir = dir.path().join("store");
+    let open_store = || {
+        fsmstore::open(engine, &store_dir, &Config::new(SyncMode::NoSync))
+            .unwrap_or_else(|error| panic!("cannot open a {engine} store: {error}"))
+    };
     let native = native::open(engine, &dir.path().join("native"), SyncMode::NoSync)
         .unwrap_or_else(|error| panic!("cannot open the {engine} baseline: {error}"));
     // Filled on first use: a run whose filter skips this engine skips the fill. Neither
-    // side is synced afterwards, so both read the state their NoSync commits left.
+    // side is synced afterwards, so both read the state their NoSync commits left, but
+    // for an LSM tree that state depends on how far its background flushes and
+    // compactions got: both sides are settled the same way first (see `native::settle`).
     let filled = std::cell::OnceCell::new();
     let fill = || {
         filled.get_or_init(|| {
+            let store = open_store();
             for (index, pairs) in (1..).zip(fill_batches(keys)) {
                 let mut batch = WriteBatch::with_capacity(pairs.len());
                 for (key, value) in &pairs {
@@ -102,7 +104,15 @@ fn scans(c: &mut Criterion, engine: Backend) {
                     native.apply(&pairs, index).expect("fill the baseline");
                 }
             }
-        });
+            let Some(native) = &native else { return store };
+            if !native::settles(engine) {
+                return store;
+            }
+            native.settle().expect("settle the baseline");
+            store.close().expect("close the store");
+            native::settle_store(engine, &store_dir).expect("settle the store");
+            open_store()
+        })
     };
 
     for length in lengths {
@@ -117,7 +127,7 @@ fn scans(c: &mut Criterion, engine: Backend) {
             let mut group = c.benchmark_group(format!("scan/{engine}/{name}"));
             group.throughput(Throughput::Elements(length));
             group.bench_function(length.to_string(), |b| {
-                fill();
+                let store = fill();
                 b.iter(|| {
                     let mut tally = Tally::default();
                     store
@@ -154,7 +164,9 @@ fn scans(c: &mut Criterion, engine: Backend) {
             group.finish();
         }
     }
-    store.close().expect("close");
+    if let Some(store) = filled.into_inner() {
+        store.close().expect("close");
+    }
 }
 
 fn all(c: &mut Criterion) {

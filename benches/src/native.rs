@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | redb | `Durability::Immediate` | `Durability::None` |
 //! | fjall | batch with `PersistMode::SyncAll` | batch with `PersistMode::Buffer` |
-//! | LMDB (heed) | default env flags | env with `MDB_NOSYNC` |
+//! | LMDB (heed) | default env flags | env with `MDB_NOMETASYNC` |
 //! | RocksDB | `WriteOptions::set_sync(true)` | `set_sync(false)` |
 //!
 //! What a baseline leaves out is what fsmstore adds: validating the batch, the apply lock,
@@ -50,6 +50,14 @@ pub trait NativeStore {
     /// Reads one data key back (for tests).
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NativeError>;
 
+    /// Brings the store to its settled shape: for an LSM tree, memtables flushed and
+    /// one full compaction, with no background work left; nothing for a B-tree. Run on
+    /// both sides of a comparison ([`settle_store`] for fsmstore's), it makes the two
+    /// trees the same shape whatever their background work had reached.
+    fn settle(&self) -> Result<(), NativeError> {
+        Ok(())
+    }
+
     /// Calls `visit` with every data entry `start <= key < end`, ascending, or descending
     /// when `reverse`, from one consistent view: what a range read asks of the engine.
     fn scan(
@@ -81,6 +89,24 @@ pub fn open(
         Backend::RocksDb => Some(Box::new(rocksdb_native::RocksDbNative::open(dir, mode)?)),
         _ => None,
     })
+}
+
+/// Whether [`NativeStore::settle`] changes anything on `backend`: whether the shape of
+/// its tree after a fill depends on background work.
+pub fn settles(backend: Backend) -> bool {
+    matches!(backend, Backend::RocksDb)
+}
+
+/// Settles the engine files of a closed fsmstore store in `store_dir` the way
+/// [`NativeStore::settle`] settles a baseline, through the engine's own API (the backend
+/// and the baseline share the engine's options and tables).
+pub fn settle_store(backend: Backend, store_dir: &Path) -> Result<(), NativeError> {
+    #[cfg(feature = "rocksdb")]
+    if backend == Backend::RocksDb {
+        return rocksdb_native::RocksDbNative::open(store_dir, SyncMode::NoSync)?.settle();
+    }
+    let _ = (backend, store_dir);
+    Ok(())
 }
 
 /// Decodes a stored applied index; anything but 8 bytes is an error here, since the
@@ -297,13 +323,13 @@ mod heed_native {
     impl HeedNative {
         pub(super) fn open(dir: &Path, mode: SyncMode) -> Result<Self, NativeError> {
             // The backend's options: no thread-local read slots, the default map size,
-            // two named databases, MDB_NOSYNC (and never MDB_WRITEMAP) for NoSync.
+            // two named databases, MDB_NOMETASYNC (and never MDB_WRITEMAP) for NoSync.
             let mut options = EnvOpenOptions::new().read_txn_without_tls();
             options.map_size(DEFAULT_LMDB_MAP_SIZE).max_dbs(2);
             if mode == SyncMode::NoSync {
-                // SAFETY: MDB_NOSYNC without MDB_WRITEMAP only risks losing the commits
-                // since the last sync on a system crash; a bench directory is thrown away.
-                unsafe { options.flags(EnvFlags::NO_SYNC) };
+                // SAFETY: MDB_NOMETASYNC only risks losing the last commits on a system
+                // crash; a bench directory is thrown away.
+                unsafe { options.flags(EnvFlags::NO_META_SYNC) };
             }
             // SAFETY: the directory is fresh and private to this baseline, and nothing
             // else in the process opens it.
@@ -428,6 +454,16 @@ mod rocksdb_native {
         fn applied_index(&self) -> Result<Option<u64>, NativeError> {
             let stored = self.db.get_cf(self.family("meta")?, APPLIED_INDEX_KEY)?;
             decode(stored.as_deref())
+        }
+
+        fn settle(&self) -> Result<(), NativeError> {
+            for name in ["data", "meta"] {
+                let family = self.family(name)?;
+                self.db.flush_cf(family)?;
+                self.db
+                    .compact_range_cf(family, None::<&[u8]>, None::<&[u8]>);
+            }
+            Ok(())
         }
 
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NativeError> {
