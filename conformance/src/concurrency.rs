@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use fsmstore::{ApplyOutcome, Bytes, Engine, SyncMode, WriteBatch};
 
@@ -10,10 +11,14 @@ use crate::support::{applied, put};
 
 const APPLIES: u64 = 300;
 
+/// How long the writer waits, halfway, for a pinner to pin ahead of it.
+const PIN_WAIT: Duration = Duration::from_secs(10);
+
 /// Threads applying increasing indices while others pin older ones and newer ones (which
 /// write the index themselves): the index never goes backwards, as seen by any reader,
 /// every pin above the applied index writes, and the index ends at the highest of the
-/// last apply and the last pin.
+/// last apply and the last pin. Halfway, the writer waits until a pinner has pinned
+/// ahead of it, so that at least one pin writes whatever the scheduler does.
 pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
     let store = h.open_nosync();
     let store: &dyn Engine = &*store;
@@ -21,10 +26,20 @@ pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
     let last_applied = AtomicU64::new(0);
     let highest_pin = AtomicU64::new(0);
     let pins_ahead = AtomicU64::new(0);
+    let (writer_waits, pinned_while_waiting) = (AtomicBool::new(false), AtomicBool::new(false));
     let skipped = thread::scope(|scope| {
         let writer = scope.spawn(|| {
             let mut skipped = 0u64;
             for index in 1..=APPLIES {
+                if index == APPLIES / 2 {
+                    writer_waits.store(true, Ordering::SeqCst);
+                    let deadline = Instant::now() + PIN_WAIT;
+                    while !pinned_while_waiting.load(Ordering::SeqCst) && Instant::now() < deadline
+                    {
+                        thread::yield_now();
+                    }
+                    writer_waits.store(false, Ordering::SeqCst);
+                }
                 match store
                     .apply(&put("k", &index.to_string()), Some(index))
                     .expect("apply")
@@ -45,14 +60,17 @@ pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
         for pinner in 0..2u64 {
             let (done, last_applied, highest_pin, pins_ahead) =
                 (&done, &last_applied, &highest_pin, &pins_ahead);
+            let (writer_waits, pinned_while_waiting) = (&writer_waits, &pinned_while_waiting);
             scope.spawn(move || {
                 let mut round = 0u64;
                 while !done.load(Ordering::SeqCst) {
                     round += 1;
+                    // Read before the index: while the writer waits, it cannot move.
+                    let waiting = writer_waits.load(Ordering::SeqCst);
                     let now = last_applied.load(Ordering::SeqCst);
                     // Older pins keep the index; every third round pins ahead of the
                     // applies, which must write the index itself.
-                    let index = if round.is_multiple_of(3) {
+                    let index = if waiting || round.is_multiple_of(3) {
                         now + 2 + pinner
                     } else {
                         now.saturating_sub(5 + pinner)
@@ -63,6 +81,9 @@ pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
                         if index > now {
                             highest_pin.fetch_max(index, Ordering::SeqCst);
                             pins_ahead.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if waiting {
+                            pinned_while_waiting.store(true, Ordering::SeqCst);
                         }
                     }
                     thread::yield_now();
