@@ -55,13 +55,17 @@
 //! failed write, leaving the rest to the journal. Dropping the fjall `Database` then
 //! stops and joins its background flush and compaction threads.
 //!
-//! What a reopen still costs: fjall 3 reads back every entry of its active journal at
-//! open, and looks up each entry's keyspace, even the entries it then skips because a
-//! table already holds them. The active journal is only rotated (and then deleted once
-//! flushed) when it has grown past 64 MB, and fjall 3 has no call that rotates it, so a
-//! reopen after a clean close reads up to 64 MB of journal however small the change
-//! since the last flush. After a kill, the entries no table holds are replayed into the
-//! memtable as well.
+//! Last, once both flushes finished, the close empties fjall's active journal (truncates
+//! the file to nothing and `fsync`s it). fjall 3 reads back every entry of its active
+//! journal at open, and looks up each entry's keyspace, even the entries it then skips
+//! because a table already holds them; it only rotates the active journal once it has
+//! grown past 64 MB, and has no call that rotates it. Without the truncation a reopen
+//! after a clean close read up to 64 MB of journal (0.8 s at 1M keys) however small
+//! the change since the last flush; with it, the reopen reads no journal at all. The
+//! truncation is safe because every entry is in a table `fsync`ed before its memtable
+//! left fjall's sealed list (see `empty_active_journal`). A close whose flush gave up
+//! leaves the journal as it is. After a kill, the open reads the whole journal and
+//! replays into the memtable every entry no table holds.
 //!
 //! # Limits and errors
 //!
@@ -263,10 +267,19 @@ impl RawEngine for FjallEngine {
         // The journal first: whatever the flush below does, every commit is durable.
         self.sync()?;
         let started = Instant::now();
+        let mut all_in_tables = true;
         for keyspace in [&self.data, &self.meta] {
-            flush_memtables(&self.db, keyspace, started)?;
+            all_in_tables &= flush_memtables(&self.db, keyspace, started)?;
         }
-        self.sync()
+        self.sync()?;
+        let path = self.path.clone();
+        // Dropping the last handle stops fjall's workers and waits for them, so nothing
+        // touches the journal after this line.
+        drop(self);
+        if all_in_tables {
+            empty_active_journal(&path)?;
+        }
+        Ok(())
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
@@ -344,7 +357,9 @@ const CLOSE_FLUSH_WAIT: Duration = Duration::from_secs(60);
 /// own tests use to wait for a flush. The wait polls, and gives up after
 /// [`CLOSE_FLUSH_WAIT`] or as soon as the database reports a failed write (fjall
 /// poisons it, and its flush would never finish).
-fn flush_memtables(db: &Database, keyspace: &Keyspace, started: Instant) -> Result<()> {
+///
+/// Returns whether every entry of the keyspace is now in a table.
+fn flush_memtables(db: &Database, keyspace: &Keyspace, started: Instant) -> Result<bool> {
     keyspace.rotate_memtable().map_err(map_error)?;
     while keyspace.sealed_memtable_count() > 0 {
         db.persist(PersistMode::Buffer).map_err(map_error)?;
@@ -353,10 +368,45 @@ fn flush_memtables(db: &Database, keyspace: &Keyspace, started: Instant) -> Resu
                 keyspace = ?keyspace.name(),
                 "fjall's flush did not finish in time; the next open replays the journal"
             );
-            return Ok(());
+            return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    Ok(true)
+}
+
+/// Empties the active journal of the closed fjall database at `path`, once every entry
+/// it holds is in a table, so that the next open has nothing to read back.
+///
+/// fjall names its journals `<id>.jnl` and writes only to the highest id; the older
+/// (sealed) ones it deletes itself once their entries are in tables. To fjall an empty
+/// file is a journal without entries: its reader finds no batch, its writer appends to
+/// it, and the open takes the next sequence number from the tables.
+/// The tables were `fsync`ed, with their directories and fjall's version file, before
+/// their memtables left the sealed list: if a power cut loses the truncation, the next
+/// open reads back entries the tables already hold and skips them, as before.
+fn empty_active_journal(path: &Path) -> Result<()> {
+    let mut active: Option<(u64, PathBuf)> = None;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|name| name.strip_suffix(".jnl"))
+            .and_then(|id| id.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if active.as_ref().is_none_or(|(highest, _)| id > *highest) {
+            active = Some((id, entry.path()));
+        }
+    }
+    let Some((_, journal)) = active else {
+        return Ok(());
+    };
+    let file = std::fs::OpenOptions::new().write(true).open(journal)?;
+    file.set_len(0)?;
+    file.sync_all()?;
     Ok(())
 }
 

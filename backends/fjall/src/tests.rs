@@ -341,6 +341,67 @@ fn a_clean_close_leaves_nothing_for_the_next_open_to_replay() -> TestResult {
     Ok(())
 }
 
+/// The length of every journal file of the fjall database in `dir`.
+fn journal_lengths(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut lengths = Vec::new();
+    for entry in std::fs::read_dir(dir.join("fjall"))? {
+        let entry = entry?;
+        if entry.path().extension().is_some_and(|ext| ext == "jnl") {
+            lengths.push(entry.metadata()?.len());
+        }
+    }
+    Ok(lengths)
+}
+
+#[test]
+fn a_clean_close_leaves_no_journal_entry_for_the_next_open_to_read() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    put_all(&store, &["a", "b"])?;
+    assert!(
+        journal_lengths(dir.path())?
+            .iter()
+            .any(|&length| length > 0)
+    );
+    store.close()?;
+
+    assert_eq!(journal_lengths(dir.path())?, [0]);
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(keys(&store, "")?, ["a", "b"]);
+    Ok(())
+}
+
+#[test]
+fn commits_after_an_emptied_journal_win_over_the_tables() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let killed = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    put_all(&store, &["kept", "overwritten", "deleted"])?;
+    store.apply(&WriteBatch::new(), Some(4))?;
+    store.close()?;
+
+    // The open takes its next sequence number from the tables alone: a commit after it
+    // must still be newer than every table entry, through a kill and through a close.
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut batch = WriteBatch::new();
+    batch.put("overwritten", "new").delete("deleted");
+    store.apply(&batch, Some(5))?;
+    copy_dir(dir.path(), killed.path())?;
+    store.close()?;
+
+    for (dir, how) in [(killed.path(), "a kill"), (dir.path(), "a close")] {
+        let store = open(dir, SyncMode::NoSync)?;
+        assert_eq!(keys(&store, "")?, ["kept", "overwritten"], "after {how}");
+        assert_eq!(
+            store.get(b"overwritten")?,
+            Some(Bytes::from("new")),
+            "after {how}"
+        );
+        assert_eq!(store.applied_index()?, Some(5), "after {how}");
+    }
+    Ok(())
+}
+
 #[test]
 fn an_open_after_a_kill_replays_what_no_close_flushed() -> TestResult {
     let dir = tempfile::tempdir()?;
