@@ -21,7 +21,7 @@ use fsmstore::{
     ApplyOutcome, Backend, Config, Engine, RestoreDecision, SyncMode, WriteBatch, decide_restore,
 };
 use fsmstore_benches::{
-    BATCH_SIZES, CHECKPOINT_APPLIES, Workload, checkpoint_measurement, native, pair,
+    BATCH_SIZES, CHECKPOINT_APPLIES, Workload, bulk_fill, checkpoint_measurement, native, pair,
 };
 use tempfile::TempDir;
 
@@ -322,31 +322,6 @@ fn cold_start_sizes() -> Vec<usize> {
         sizes.push(10_000_000);
     }
     sizes
-}
-
-/// Puts per apply while a cold-start store is filled: a bulk load in big NoSync batches
-/// (10M keys fill in a few minutes), then one checkpoint.
-fn fill_batch(keys: usize) -> usize {
-    if keys > 1_000_000 { 100_000 } else { 10_000 }
-}
-
-/// Fills `store` with `keys` keys ([`pair`] slots `0..keys`) in NoSync applies of
-/// [`fill_batch`] puts, the first at index 1; returns the last index (not checkpointed).
-fn bulk_fill(store: &dyn Engine, keys: usize) -> u64 {
-    let batch_len = fill_batch(keys);
-    let mut index = 0;
-    for start in (0..keys).step_by(batch_len) {
-        let mut batch = WriteBatch::with_capacity(batch_len);
-        for slot in start..(start + batch_len).min(keys) {
-            let (key, value) = pair(slot as u64);
-            batch.put(key.to_vec(), value.to_vec());
-        }
-        index += 1;
-        store
-            .apply(&batch, Some(index))
-            .unwrap_or_else(|error| panic!("{} fill failed: {error}", store.engine_name()));
-    }
-    index
 }
 
 /// Applies between two checkpoints of the killed writer: the kill lands at most this

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use fsmstore::WriteBatch;
+use fsmstore::{Engine, WriteBatch};
 
 pub mod native;
 
@@ -130,6 +130,31 @@ pub fn scan_pair(slot: u64) -> Pair {
     let mut key = [0u8; KEY_LEN];
     key[8..].copy_from_slice(&slot.to_be_bytes());
     (key, value)
+}
+
+/// Puts per apply while a cold-start store is filled: a bulk load in big NoSync batches
+/// (10M keys fill in a few minutes), then one checkpoint.
+pub fn fill_batch(keys: usize) -> usize {
+    if keys > 1_000_000 { 100_000 } else { 10_000 }
+}
+
+/// Fills `store` with `keys` keys ([`pair`] slots `0..keys`) in NoSync applies of
+/// [`fill_batch`] puts, the first at index 1; returns the last index (not checkpointed).
+pub fn bulk_fill(store: &dyn Engine, keys: usize) -> u64 {
+    let batch_len = fill_batch(keys);
+    let mut index = 0;
+    for start in (0..keys).step_by(batch_len) {
+        let mut batch = WriteBatch::with_capacity(batch_len);
+        for slot in start..(start + batch_len).min(keys) {
+            let (key, value) = pair(slot as u64);
+            batch.put(key.to_vec(), value.to_vec());
+        }
+        index += 1;
+        store
+            .apply(&batch, Some(index))
+            .unwrap_or_else(|error| panic!("{} fill failed: {error}", store.engine_name()));
+    }
+    index
 }
 
 /// The measurement time to give criterion for the checkpoint case.

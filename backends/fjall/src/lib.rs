@@ -67,6 +67,12 @@
 //! leaves the journal as it is. After a kill, the open reads the whole journal and
 //! replays into the memtable every entry no table holds.
 //!
+//! # Table layout
+//!
+//! The `data` keyspace partitions its block indexes and filters on every level and aims
+//! at 256 MiB tables, so that an open loads a few hundred bytes per table rather than
+//! whole indexes and filters: see [`layout`].
+//!
 //! # Limits and errors
 //!
 //! fjall keys are at most 65 535 bytes and values at most 4 GiB; a longer key or value is
@@ -79,6 +85,8 @@
 //! A damaged journal is not an error: fjall's only recovery mode drops the journal from
 //! its first bad batch on (a torn tail after a crash looks the same). Whole commits are
 //! lost, never part of one, so the data and the applied index still agree.
+
+pub mod layout;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -197,7 +205,7 @@ impl RawEngine for FjallEngine {
         let path = dir.join(DATABASE_DIR);
         let db = Database::builder(&path).open().map_err(map_error)?;
         let data = db
-            .keyspace("data", KeyspaceCreateOptions::default)
+            .keyspace("data", layout::data_keyspace_options)
             .map_err(map_error)?;
         let meta = db
             .keyspace("meta", KeyspaceCreateOptions::default)

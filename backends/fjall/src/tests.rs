@@ -421,3 +421,76 @@ fn an_open_after_a_kill_replays_what_no_close_flushed() -> TestResult {
     assert_eq!(after_kill.applied_index()?, Some(3));
     Ok(())
 }
+
+/// A store whose `data` keyspace holds `count` keys of 100-byte values in table files,
+/// closed.
+fn closed_store_of(dir: &Path, count: u32) -> TestResult {
+    let store = open(dir, SyncMode::NoSync)?;
+    for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
+        let mut batch = WriteBatch::new();
+        for i in chunk {
+            batch.put(format!("k/{i:08}"), i.to_le_bytes().repeat(25));
+        }
+        store.write(&batch)?;
+    }
+    store.close()?;
+    Ok(())
+}
+
+/// The bytes of block index and filter an open of `dir` holds in memory for the `data`
+/// keyspace, and its number of tables.
+fn pinned_at_open(dir: &Path) -> engine_api::Result<(usize, usize)> {
+    use fjall::AbstractTree;
+    let store = open(dir, SyncMode::NoSync)?;
+    let pinned = store.with_raw(|raw| {
+        let tree = &raw.data.tree;
+        (
+            tree.pinned_block_index_size() + tree.pinned_filter_size(),
+            tree.table_count(),
+        )
+    });
+    store.close()?;
+    Ok(pinned)
+}
+
+#[test]
+fn an_open_holds_a_top_level_index_per_table_not_the_whole_index() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // About 12 MB of data in one table. Its whole block index and filter are about
+    // 290 KB; its top-level index and filter index, under 1 KB.
+    closed_store_of(dir.path(), 100_000)?;
+
+    let (pinned, tables) = pinned_at_open(dir.path())?;
+    assert!(tables >= 1, "the data is in no table");
+    assert!(
+        pinned <= 1024 * tables,
+        "the open holds {pinned} bytes of index and filter for {tables} table(s)"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_store_created_with_fjalls_default_layout_keeps_it_and_works() -> TestResult {
+    use fjall::{KeyspaceCreateOptions, config::PartitioningPolicy};
+    let dir = tempfile::tempdir()?;
+    open(dir.path(), SyncMode::Sync)?.close()?;
+    // Recreate the (empty) `data` keyspace as fjall creates it by default.
+    {
+        let db = fjall::Database::builder(dir.path().join("fjall")).open()?;
+        db.delete_keyspace(db.keyspace("data", KeyspaceCreateOptions::default)?)?;
+        db.keyspace("data", KeyspaceCreateOptions::default)?;
+    }
+
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &["a", "b"])?;
+    store.close()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(keys(&store, "")?, ["a", "b"]);
+    let kept = store.with_raw(|raw| raw.data.config.index_block_partitioning_policy.clone());
+    assert_eq!(
+        kept,
+        KeyspaceCreateOptions::default().index_block_partitioning_policy
+    );
+    assert_ne!(kept, PartitioningPolicy::all(true));
+    Ok(())
+}
