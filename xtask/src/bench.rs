@@ -44,7 +44,11 @@ pub struct Options {
     /// Adds 10M-key cold-start cases (a fill of a few minutes per engine)
     #[arg(long)]
     large: bool,
-    /// Passed to criterion after the case filter
+    /// Only the cases whose name after `<group>/<engine>/` matches this regex, e.g.
+    /// `skip/10000000$` (with `--large`) for the 10M-key cold-start skips
+    #[arg(long, value_name = "REGEX")]
+    cases: Option<String>,
+    /// Flags passed to criterion after the case filter (the filter itself is `--cases`)
     #[arg(last = true, value_name = "CRITERION_ARGS")]
     criterion_args: Vec<String>,
 }
@@ -92,11 +96,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let mut runs = Vec::new();
     for (position, engine) in engines.iter().copied().enumerate() {
         // The floor is measured once, with the first engine, in the same run.
-        let filter = if position == 0 {
-            format!("^(floor/|(apply|native|checkpoint|cold_start|scan|scan_native)/{engine}/)")
-        } else {
-            format!("^(apply|native|checkpoint|cold_start|scan|scan_native)/{engine}/")
-        };
+        let filter = case_filter(engine, position == 0, options.cases.as_deref());
         eprintln!(
             "== bench {engine} ({}/{}){}",
             position + 1,
@@ -122,7 +122,10 @@ pub fn run(options: &Options) -> Result<(), String> {
             elapsed,
         });
     }
-    record_run(options, &runs, started)?;
+    // A run in which every engine failed measured nothing: the last record stays.
+    if runs.iter().any(|run| run.ok) {
+        record_run(options, &runs, started)?;
+    }
 
     println!();
     println!("| engine | bench | time |");
@@ -149,6 +152,17 @@ pub fn run(options: &Options) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("bench failed on: {}", failed.join(", ")))
+    }
+}
+
+/// The criterion filter for `engine`'s cases (and the floor's, with `floor`), narrowed
+/// to the cases whose name after the group and engine matches `cases`.
+fn case_filter(engine: &str, floor: bool, cases: Option<&str>) -> String {
+    let groups = "apply|native|checkpoint|cold_start|scan|scan_native";
+    let floor = if floor { "floor|" } else { "" };
+    match cases {
+        None => format!("^({floor}({groups})/{engine})/"),
+        Some(cases) => format!("^({floor}({groups})/{engine})/({cases})"),
     }
 }
 
@@ -265,8 +279,59 @@ mod tests {
                 engines: Vec::new(),
                 quick: false,
                 large: false,
+                cases: None,
                 criterion_args: Vec::new(),
             })
+        );
+    }
+
+    /// The cases `case_filter` selects from `names`.
+    fn selected<'a>(filter: &str, names: &[&'a str]) -> Vec<&'a str> {
+        let filter = regex::Regex::new(filter).expect("a valid filter");
+        names
+            .iter()
+            .copied()
+            .filter(|name| filter.is_match(name))
+            .collect()
+    }
+
+    const CASES: [&str; 7] = [
+        "floor/fdatasync_4k",
+        "apply/fjall/sync/1",
+        "cold_start/fjall/skip/1000000",
+        "cold_start/fjall/skip/10000000",
+        "cold_start/fjall/restore/10000000",
+        "cold_start/redb/skip/10000000",
+        "scan_native/fjall/forward/1000",
+    ];
+
+    #[test]
+    fn the_filter_takes_the_engines_cases_and_the_floor_once() {
+        assert_eq!(
+            selected(&case_filter("fjall", true, None), &CASES),
+            [&CASES[..5], &CASES[6..]].concat()
+        );
+        assert_eq!(
+            selected(&case_filter("fjall", false, None), &CASES),
+            [&CASES[1..5], &CASES[6..]].concat()
+        );
+    }
+
+    #[test]
+    fn cases_narrow_the_filter_to_names_after_the_engine() {
+        let options = parse(&["--large", "--cases", "skip/10000000$"]).expect("parse");
+        let cases = options.cases.as_deref();
+        assert_eq!(
+            selected(&case_filter("fjall", false, cases), &CASES),
+            ["cold_start/fjall/skip/10000000"]
+        );
+        assert_eq!(
+            selected(&case_filter("redb", true, cases), &CASES),
+            ["cold_start/redb/skip/10000000"]
+        );
+        assert_eq!(
+            selected(&case_filter("fjall", true, Some("fdatasync")), &CASES),
+            ["floor/fdatasync_4k"]
         );
     }
 }
