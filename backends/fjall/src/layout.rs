@@ -12,20 +12,24 @@
 //! - **Partitioned block indexes and filters on every level** (fjall's default already
 //!   partitions them from level 3 on). A table then pins only its top-level index and
 //!   filter index, a few hundred times smaller than the index and filter themselves
-//!   (830 bytes against 290 KB for a 12 MB table), and the partitions come through fjall's block
-//!   cache when a read needs them. The open no longer reads the indexes and filters, and
-//!   the memory they pin no longer grows with the store. A read that misses the cache
-//!   loads one partition instead of a table's whole index or filter: the first reads
-//!   after an open of a 10M-key store cost a fifth of what they did.
+//!   (830 bytes against 290 KB for a 12 MB table), and the partitions come through
+//!   fjall's block cache when a read needs them. The open no longer reads the indexes
+//!   and filters, and the memory they pin no longer grows with the store. A read that
+//!   misses the cache loads one partition instead of a table's whole index or filter:
+//!   the first reads after an open of a 10M-key store cost a fifth of what they did.
 //! - **Tables of 256 MiB instead of 64 MiB.** The open still reads each table's trailer
-//!   and metadata, with a few dozen small reads (about 35 µs a table), so the number of
-//!   tables sets the open's cost once the pinned blocks are gone: a 10M-key store
-//!   (1.4 GB) has 6 or 7 tables instead of about 25. Bigger tables mean bigger
-//!   compactions, not more of them: a 10M-key fill wrote as many bytes to disk either way.
+//!   and metadata, with about forty small reads per table file, so once the pinned
+//!   blocks are gone the number of tables sets the open's cost: a 10M-key store
+//!   (1.4 GB) has 6 tables instead of 23. Compactions are bigger, but a 10M-key fill
+//!   wrote as many bytes to disk either way (7.1 GB against 7.2 GB, journal included).
 //!
-//! The price is on point reads of small stores: a read first finds the partition in the
-//! block cache, so a read of a missing key at 1M keys costs about 2 µs instead of about
-//! 1 µs. `benches/examples/fjall_layout.rs` measures both layouts side by side.
+//! The price is on point reads while the store is small: a read looks its partitions up
+//! in the block cache, where a pinned block needed no lookup. Measured in pairs with
+//! `benches/examples/fjall_layout.rs` (medians of 11 rounds, fsmstore's layout ÷
+//! fjall's default): at 1M keys a read of a present key took 1.29× as long (8.4 µs
+//! against 6.7 µs) and a read of an absent key 3.3× (2.8 µs against 0.9 µs); at 10M
+//! keys a read of a present key took 0.67× as long (12.5 µs against 21.0 µs), one of an
+//! absent key 1.8× (3.4 µs against 1.6 µs), and the first reads after an open 0.20×.
 //!
 //! fjall keeps a keyspace's options from its creation on: a store created with fjall's
 //! default layout keeps that layout, and opens and works as before.
