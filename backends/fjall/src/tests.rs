@@ -470,7 +470,7 @@ fn an_open_holds_a_top_level_index_per_table_not_the_whole_index() -> TestResult
 }
 
 #[test]
-fn a_store_created_with_fjalls_default_layout_keeps_it_and_works() -> TestResult {
+fn a_store_created_with_fjalls_default_layout_keeps_it_until_a_restore() -> TestResult {
     use fjall::{KeyspaceCreateOptions, config::PartitioningPolicy};
     let dir = tempfile::tempdir()?;
     open(dir.path(), SyncMode::Sync)?.close()?;
@@ -486,11 +486,24 @@ fn a_store_created_with_fjalls_default_layout_keeps_it_and_works() -> TestResult
     store.close()?;
     let store = open(dir.path(), SyncMode::Sync)?;
     assert_eq!(keys(&store, "")?, ["a", "b"]);
-    let kept = store.with_raw(|raw| raw.data.config.index_block_partitioning_policy.clone());
+    let partitioning = |store: &FjallStore| {
+        store.with_raw(|raw| raw.data.config.index_block_partitioning_policy.clone())
+    };
     assert_eq!(
-        kept,
+        partitioning(&store),
         KeyspaceCreateOptions::default().index_block_partitioning_policy
     );
-    assert_ne!(kept, PartitioningPolicy::all(true));
+    assert_ne!(partitioning(&store), PartitioningPolicy::all(true));
+
+    // A restore builds a new database, which gets fsmstore's layout.
+    let mut snapshot = Vec::new();
+    store.export(&mut snapshot)?;
+    store.restore(&mut snapshot.as_slice())?;
+    assert_eq!(keys(&store, "")?, ["a", "b"]);
+    assert_eq!(partitioning(&store), PartitioningPolicy::all(true));
+    store.close()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert_eq!(partitioning(&store), PartitioningPolicy::all(true));
+    assert_eq!(keys(&store, "")?, ["a", "b"]);
     Ok(())
 }
