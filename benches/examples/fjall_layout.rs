@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use fsmstore::{Backend, Config, Engine, SyncMode};
-use fsmstore_benches::{bulk_fill, pair};
+use fsmstore_benches::{bulk_fill, median, mix, pair};
 
 /// Alternating rounds (odd, so the median is one round).
 const ROUNDS: usize = 11;
@@ -71,55 +71,36 @@ fn main() {
         );
     }
 
-    let mut cases: [Case; 4] =
-        ["open (ms)", "first reads (µs)", "hit (ns)", "miss (ns)"].map(|name| Case {
-            name,
-            ours: Vec::new(),
-            default: Vec::new(),
-        });
+    // Per case, the value of each round for each store, in the order of `stores`.
+    let stores = [&ours, &default];
+    let names = ["open (ms)", "first reads (µs)", "hit (ns)", "miss (ns)"];
+    let mut samples: [[Vec<f64>; 2]; 4] = Default::default();
     for round in 0..ROUNDS as u64 {
-        let sides = if round % 2 == 0 {
-            [(&ours, true), (&default, false)]
-        } else {
-            [(&default, false), (&ours, true)]
-        };
-        for (store, is_ours) in sides {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
             let started = Instant::now();
-            let engine = open(store);
+            let engine = open(stores[side]);
             let opened = started.elapsed().as_secs_f64() * 1e3;
             let first = reads(&*engine, round, FIRST_READS, keys, true) * 1e6;
             let hit = reads(&*engine, round, READS, keys, true) * 1e9;
             let miss = reads(&*engine, round, READS, keys, false) * 1e9;
             engine.close().expect("close");
-            for (case, value) in cases.iter_mut().zip([opened, first, hit, miss]) {
-                if is_ours {
-                    &mut case.ours
-                } else {
-                    &mut case.default
-                }
-                .push(value);
+            for (case, value) in samples.iter_mut().zip([opened, first, hit, miss]) {
+                case[side].push(value);
             }
         }
     }
     println!("| case | fsmstore | fjall default | fsmstore ÷ default |");
     println!("|---|---:|---:|---:|");
-    for case in &cases {
-        let ratios = case.ours.iter().zip(&case.default).map(|(a, b)| a / b);
+    for (name, [ours, default]) in names.iter().zip(&mut samples) {
+        let mut ratios: Vec<f64> = ours.iter().zip(&*default).map(|(a, b)| a / b).collect();
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} |",
-            case.name,
-            median(case.ours.iter().copied()),
-            median(case.default.iter().copied()),
-            median(ratios)
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            median(ours),
+            median(default),
+            median(&mut ratios)
         );
     }
-}
-
-/// One measured quantity, per round, for each layout.
-struct Case {
-    name: &'static str,
-    ours: Vec<f64>,
-    default: Vec<f64>,
 }
 
 /// Recreates the empty `data` keyspace of the fjall store in `store` with fjall's
@@ -136,11 +117,7 @@ fn with_default_layout(store: &Path) -> fjall::Result<()> {
 fn reads(engine: &dyn Engine, round: u64, count: u64, keys: u64, present: bool) -> f64 {
     let started = Instant::now();
     for read in 0..count {
-        // A key's first eight bytes are a hash of its slot.
-        let slot = pair(round << 32 | read).0[..8]
-            .iter()
-            .fold(0u64, |slot, byte| slot << 8 | u64::from(*byte))
-            % keys;
+        let slot = mix(round << 32 | read) % keys;
         let slot = if present { slot } else { keys + slot };
         let value = engine.get(&pair(slot).0).expect("get");
         assert_eq!(value.is_some(), present);
@@ -155,10 +132,4 @@ fn disk_writes() -> u64 {
         .find_map(|line| line.strip_prefix("write_bytes: "))
         .and_then(|bytes| bytes.parse().ok())
         .expect("write_bytes in /proc/self/io")
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use fsmstore::{Backend, Config, Engine, SyncMode};
 use fsmstore_benches::native::{self, NativeStore};
-use fsmstore_benches::{BATCH_SIZES, Workload};
+use fsmstore_benches::{BATCH_SIZES, Workload, median};
 
 /// Alternating rounds per case (odd, so the median is one round).
 const ROUNDS: usize = 41;
@@ -139,11 +139,6 @@ impl Pair<'_> {
         }
         start.elapsed().as_secs_f64() / n.max(1) as f64
     }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

@@ -70,8 +70,9 @@
 //! # Table layout
 //!
 //! The `data` keyspace partitions its block indexes and filters on every level and aims
-//! at 256 MiB tables, so that an open loads a few hundred bytes per table rather than
-//! whole indexes and filters: see [`layout`].
+//! at 256 MiB tables, so that an open loads each table's top-level index and filter
+//! index (hundreds of times smaller) rather than whole indexes and filters: see
+//! [`layout`].
 //!
 //! # Limits and errors
 //!
