@@ -3,10 +3,10 @@
 //! The criterion bench `benches/fsync.rs` measures, for every compiled-in engine (one cargo
 //! feature per engine, as in the facade):
 //!
-//! - `apply/<engine>/<sync|nosync>/<ops>`: one [`Engine::apply`](fsmstore::Engine::apply)
+//! - `apply/<engine>/<sync|nosync>/<ops>`: one [`Engine::apply`]
 //!   of a batch of `ops` puts with an increasing index;
 //! - `checkpoint/<engine>/after_1000_nosync`: one
-//!   [`set_durable_applied_index`](fsmstore::Engine::set_durable_applied_index) after
+//!   [`Engine::set_durable_applied_index`] after
 //!   1000 NoSync applies, timed alone;
 //! - `native/<engine>/<sync|nosync>/<ops>`: the same writes through the engine's own API
 //!   ([`native`]), with the same durability and the same applied-index write;
