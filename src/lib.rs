@@ -61,7 +61,7 @@ pub use engine_api::{
 pub mod backend {
     pub use engine_api::{
         Commit, DeletedRanges, Durability, KeyRange, LOCK_FILE, MARKER_FILE, OpRef, RawEngine,
-        ReadView, STORE_FORMAT_VERSION, Store, check_dir, check_view, claim_dir,
+        ReadView, Recovery, STORE_FORMAT_VERSION, Store, check_dir, check_view, claim_dir,
         decode_applied_index, deleted_by_prefix, encode_applied_index, prefix_successor, sync_dir,
         sync_parent, sync_tree, visit_each,
     };
@@ -221,6 +221,22 @@ impl Backend {
             .map(|facts| facts.keeps_nosync_applies_after_a_kill)
     }
 
+    /// Whether a read-only open leaves the store's files as it found them, the
+    /// engine's lock files' contents aside (the backend crate's
+    /// `RawEngine::READ_ONLY_OPEN_WRITES_NOTHING`). `None` when the engine is not
+    /// compiled in.
+    pub fn read_only_open_writes_nothing(self) -> Option<bool> {
+        self.facts()
+            .map(|facts| facts.read_only_open_writes_nothing)
+    }
+
+    /// The files, relative to the engine's directory, that the engine `fcntl`-locks
+    /// while it is open (the backend crate's `RawEngine::LOCK_FILES`). `None` when the
+    /// engine is not compiled in.
+    pub fn lock_files(self) -> Option<&'static [&'static str]> {
+        self.facts().map(|facts| facts.lock_files)
+    }
+
     fn facts(self) -> Option<Facts> {
         match self {
             #[cfg(feature = "memory")]
@@ -245,6 +261,8 @@ impl Backend {
 struct Facts {
     durable: bool,
     keeps_nosync_applies_after_a_kill: bool,
+    read_only_open_writes_nothing: bool,
+    lock_files: &'static [&'static str],
 }
 
 impl Facts {
@@ -253,6 +271,8 @@ impl Facts {
         Self {
             durable: R::IS_DURABLE,
             keeps_nosync_applies_after_a_kill: R::KEEPS_NOSYNC_APPLIES_AFTER_A_KILL,
+            read_only_open_writes_nothing: R::READ_ONLY_OPEN_WRITES_NOTHING,
+            lock_files: R::LOCK_FILES,
         }
     }
 }

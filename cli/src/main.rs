@@ -137,9 +137,10 @@ impl From<Error> for Failure {
             Error::Config(_) => Exit::Usage,
             Error::NotCompiled { .. } => Exit::NotCompiled,
             Error::BackendMismatch { .. } | Error::NotADirectory(_) => Exit::NotAStore,
-            Error::InvalidSnapshot(_) | Error::Corruption(_) | Error::UnsupportedFormat { .. } => {
-                Exit::Damaged
-            }
+            Error::InvalidSnapshot(_)
+            | Error::Corruption(_)
+            | Error::UnsupportedFormat { .. }
+            | Error::RolledBack { .. } => Exit::Damaged,
             Error::Locked(_) => Exit::InUse,
             _ => Exit::Failed,
         };
@@ -330,7 +331,8 @@ fn open_existing(path: &Path) -> Result<Box<dyn Engine>, Failure> {
             ),
         )
     })?;
-    // Opening in the mode the store was made with changes nothing about it.
+    // A read-only open commits nothing, so its mode matters little: the engine's
+    // recovery follows what the marker records of the sessions that wrote the store.
     let mode = marker.created_sync_mode.unwrap_or(SyncMode::Sync);
     Ok(fsmstore::open(
         backend,
@@ -409,6 +411,14 @@ mod tests {
         );
         assert_eq!(code(Error::InvalidSnapshot("bad".into())), 5);
         assert_eq!(code(Error::Corruption("bad".into())), 5);
+        assert_eq!(
+            code(Error::RolledBack {
+                path: PathBuf::from("/x"),
+                recovered: Some(3),
+                pinned: 9,
+            }),
+            5
+        );
         assert_eq!(code(Error::NotADirectory(PathBuf::from("/x"))), 4);
         assert_eq!(code(Error::Io(std::io::Error::other("disk"))), 1);
         assert_eq!(code(Error::Config("FSMSTORE_SYNC_MODE".into())), 2);

@@ -91,13 +91,43 @@ pub fn a_checkpoint_below_the_applied_index_keeps_the_higher_index(h: &Harness) 
     assert_eq!(applied(&*store), Some(250));
 }
 
-/// Checkpoints only move forward: pins 50, 100, 75, 100 end at 100.
+/// Checkpoints only move forward: pins 50, 100, 75, 100 (each after the applies up to
+/// it) end at 100.
 pub fn checkpoints_only_move_forward(h: &Harness) {
     let store = h.open_nosync();
     for (pin, expected) in [(50, 50), (100, 100), (75, 100), (100, 100)] {
+        if applied(&*store) < Some(pin) {
+            apply_at(&*store, &WriteBatch::new(), pin);
+        }
         assert_eq!(store.set_durable_applied_index(pin).expect("pin"), expected);
         assert_eq!(applied(&*store), Some(expected));
     }
+}
+
+/// A pin above the applied index (5) is refused and changes nothing: had it written
+/// index 9, the applies of 6 to 9 would be skipped as replays, and those entries lost.
+pub fn a_pin_above_the_applied_index_is_refused_and_skips_nothing(h: &Harness) {
+    let store = h.open_nosync();
+    assert!(matches!(
+        store.set_durable_applied_index(1),
+        Err(Error::InvalidArgument(_))
+    ));
+    apply_at(&*store, &put("k5", "v"), 5);
+    assert!(matches!(
+        store.set_durable_applied_index(9),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(applied(&*store), Some(5));
+    for index in 6..=9 {
+        let outcome = store
+            .apply(&put(&format!("k{index}"), "v"), Some(index))
+            .expect("apply");
+        assert_eq!(outcome, ApplyOutcome::Applied { index: Some(index) });
+    }
+    assert_eq!(store.set_durable_applied_index(9).expect("pin"), 9);
+    let store = h.reopen(store, SyncMode::NoSync);
+    assert_eq!(applied(&*store), Some(9));
+    assert_eq!(get_string(&*store, "k7").as_deref(), Some("v"));
 }
 
 /// Replaying an applied raft entry is a no-op that reports `Skipped`.

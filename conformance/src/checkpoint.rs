@@ -11,7 +11,7 @@ use crate::support::{FaultyEngine, applied, apply_at, put};
 /// The events are exactly `[pin@42, save@42]`: the save sees the index already pinned.
 pub fn checkpoint_then_pins_before_it_saves(h: &Harness) {
     let store = h.open_nosync();
-    apply_at(&*store, &put("k", "v"), 41);
+    apply_at(&*store, &put("k", "v"), 42);
     let recorder = FaultyEngine::new(&*store);
     let saved = checkpoint_then(&recorder, 42, || {
         let index = recorder.applied_index()?;
@@ -60,6 +60,7 @@ pub fn a_failing_pin_surfaces_its_error_and_skips_the_save(h: &Harness) {
 /// A save that fails after the pin is reported as a save error; the pin stays.
 pub fn a_failing_save_is_reported_after_the_pin_held(h: &Harness) {
     let store = h.open_nosync();
+    apply_at(&*store, &WriteBatch::new(), 17);
     let result = checkpoint_then(&*store, 17, || Err::<(), _>("disk full"));
     assert!(matches!(result, Err(CheckpointError::Save("disk full"))));
     let store = h.reopen(store, SyncMode::NoSync);

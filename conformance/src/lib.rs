@@ -25,6 +25,8 @@ pub mod crash;
 pub mod crash_tests;
 pub mod deep_check;
 pub mod harness;
+#[cfg(target_os = "linux")]
+pub mod locking;
 pub mod meta;
 pub mod model;
 pub mod ownership;
@@ -33,7 +35,9 @@ pub mod power_tests;
 #[cfg(target_os = "linux")]
 pub mod powerloss;
 pub mod range;
+pub mod read_only;
 pub mod restore_gate;
+pub mod rollback;
 pub mod snapshot;
 pub mod support;
 

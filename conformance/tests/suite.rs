@@ -142,6 +142,7 @@ group!(applied_index and through_async:
     a_truncated_index_reads_as_missing,
     a_checkpoint_below_the_applied_index_keeps_the_higher_index,
     checkpoints_only_move_forward,
+    a_pin_above_the_applied_index_is_refused_and_skips_nothing,
     replaying_an_applied_index_is_skipped_and_writes_nothing,
     a_stale_index_is_skipped_and_writes_nothing,
     a_replay_after_reopen_is_still_skipped,
@@ -195,6 +196,11 @@ group!(ownership:
     a_read_only_open_creates_nothing_and_writes_nothing,
 );
 
+group!(read_only:
+    a_read_only_open_leaves_every_file_as_it_was,
+    a_read_only_open_reads_a_store_on_a_filesystem_that_refuses_writes,
+);
+
 group!(deep_check:
     the_deep_check_counts_every_entry_of_a_healthy_store,
     a_badly_encoded_applied_index_fails_the_deep_check,
@@ -236,6 +242,25 @@ group!(crash_tests (durable_engines):
     a_failing_disk_under_nosync_gives_typed_errors_and_loses_no_checkpoint,
     garbage_engine_files_fail_the_open_with_corruption,
     a_store_a_killed_writer_left_opens_and_passes_the_deep_check,
+    killed_writers_of_a_large_history_lose_nothing_after_a_close,
+);
+
+#[cfg(target_os = "linux")]
+group!(locking:
+    racing_opens_and_closes_always_hold_the_cross_process_lock,
+);
+
+#[cfg(any(
+    feature = "redb",
+    feature = "fjall",
+    feature = "heed",
+    feature = "rocksdb"
+))]
+group!(rollback (durable_engines):
+    an_engine_recovered_below_the_pinned_index_is_refused,
+    a_restore_of_an_older_snapshot_lowers_the_pin,
+    only_a_rising_pin_rewrites_the_marker,
+    a_nosync_session_is_recorded_in_the_marker_until_a_clean_close,
 );
 
 #[cfg(all(
@@ -253,6 +278,9 @@ group!(power_tests (durable_engines):
     power_cuts_on_a_posix_disk_lose_no_checkpoint_of_a_nosync_store,
     power_cuts_on_a_journaling_disk_lose_no_checkpoint_of_a_nosync_store,
     a_failed_fsync_stops_the_store_until_it_is_reopened,
+    power_cuts_in_a_large_history_around_a_close_lose_nothing_acknowledged,
+    a_sync_store_cut_and_reopened_in_nosync_mode_keeps_everything_acknowledged,
+    a_nosync_store_cut_and_reopened_in_sync_mode_opens_and_keeps_every_checkpoint,
 );
 
 /// Every `pub fn <body>(h: &Harness)` in the library's group modules is instantiated
@@ -268,10 +296,13 @@ fn every_body_is_instantiated() {
         ("restore_gate", restore_gate::BODIES),
         ("config", config::BODIES),
         ("ownership", ownership::BODIES),
+        ("read_only", read_only::BODIES),
         ("deep_check", deep_check::BODIES),
         ("concurrency", concurrency::BODIES),
         ("model", model::BODIES),
         ("snapshot", snapshot::BODIES),
+        #[cfg(target_os = "linux")]
+        ("locking", locking::BODIES),
         #[cfg(any(
             feature = "redb",
             feature = "fjall",
@@ -279,6 +310,13 @@ fn every_body_is_instantiated() {
             feature = "rocksdb"
         ))]
         ("crash_tests", crash_tests::BODIES),
+        #[cfg(any(
+            feature = "redb",
+            feature = "fjall",
+            feature = "heed",
+            feature = "rocksdb"
+        ))]
+        ("rollback", rollback::BODIES),
         #[cfg(all(
             target_os = "linux",
             any(

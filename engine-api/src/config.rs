@@ -22,7 +22,8 @@ pub struct Config {
     /// commit does not fit, so this is a starting point, not a limit.
     pub lmdb_map_size: usize,
     /// Open for reading only: the store takes a shared lock instead of an exclusive one
-    /// (readers exclude a writer, not each other), creates nothing, cleans up nothing,
+    /// (readers in several processes exclude a writer, not each other; within one
+    /// process a store has one handle at a time), creates nothing, cleans up nothing,
     /// and refuses every write with [`Error::ReadOnly`](crate::Error::ReadOnly). A
     /// directory that is not already a complete store of this engine is an error.
     pub read_only: bool,

@@ -93,10 +93,21 @@ pub trait Engine: Send + Sync {
     /// every commit before it, even in [`SyncMode::NoSync`]. Returns the applied index
     /// that is now durable.
     ///
-    /// Monotonic: stores `max(current, index)` and never lowers the index. When the
-    /// current index is already at least `index` nothing is written (it is only fsynced
-    /// if not yet durable). Serialised with [`Engine::apply`], so a racing apply is never
-    /// rewound by an older pin. `index = 0` is rejected.
+    /// The pin never writes an index of its own: it makes durable the applied index the
+    /// store already holds, which must be at least `index`. An `index` above the
+    /// applied index is [`Error::InvalidArgument`](crate::Error::InvalidArgument) and
+    /// changes nothing: pinning entries that were never applied would make every later
+    /// [`apply`](Engine::apply) up to `index` a skip, and those entries would be lost
+    /// silently. `index = 0` is rejected too.
+    ///
+    /// Monotonic: never lowers the index. When the durable index is already at least
+    /// `index` nothing is written or synced; otherwise one fsync makes the current
+    /// applied index and every commit before it durable. Serialised with
+    /// [`Engine::apply`], so a racing apply is never rewound by an older pin.
+    ///
+    /// A durable store also records the pinned index in its directory marker, outside
+    /// the engine: an open that finds the engine recovered below it fails with
+    /// [`Error::RolledBack`](crate::Error::RolledBack).
     fn set_durable_applied_index(&self, index: u64) -> Result<u64>;
 
     /// Makes every commit so far durable.

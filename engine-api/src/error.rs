@@ -78,6 +78,24 @@ pub enum Error {
     #[error("the store stopped after a failed durable write ({0}); reopen it")]
     Stopped(String),
 
+    /// The engine recovered the store to an applied index below one a checkpoint or a
+    /// restore made durable earlier.
+    ///
+    /// The store records each pinned index in its marker, outside the engine, so that a
+    /// silent rollback of the engine's own recovery (a log cut at damage, a file repaired
+    /// to an older commit) is refused instead of serving a state older than one that was
+    /// acknowledged as durable. Nothing is changed: restore the store from a snapshot
+    /// (into a new directory) or let the raft group send one.
+    #[error("{} recovered to applied index {recovered:?}, below the durable pin {pinned}; restore it from a snapshot", path.display())]
+    RolledBack {
+        /// The store directory.
+        path: PathBuf,
+        /// The applied index the engine recovered.
+        recovered: Option<u64>,
+        /// The highest index pinned durably before, as the marker records it.
+        pinned: u64,
+    },
+
     /// A write was attempted on a store opened read-only.
     #[error("{} is open read-only", .0.display())]
     ReadOnly(PathBuf),

@@ -25,20 +25,31 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Fsyncs every file and directory under `root`, bottom-up, then `root` itself.
 ///
+/// `locked` names files, relative to `root`, that are never opened: the engine's own
+/// `fcntl`-locked files ([`RawEngine::LOCK_FILES`](crate::RawEngine::LOCK_FILES)), and
+/// the store's [`LOCK_FILE`] at any depth. Closing any descriptor of a file drops every
+/// record lock the process holds on it, so opening one of them here would silently
+/// unlock a running engine (LMDB's `lock.mdb`, RocksDB's `LOCK`). They hold no data
+/// that needs an fsync; their directory entries are made durable with the directory.
+///
 /// Files that vanish while the tree is walked (an engine's temporary files) are skipped:
 /// only what stays needs to be durable.
-pub fn sync_tree(root: &Path) -> Result<()> {
-    for entry in fs::read_dir(root)? {
+pub fn sync_tree(root: &Path, locked: &[&str]) -> Result<()> {
+    sync_subtree(root, Path::new(""), locked)
+}
+
+fn sync_subtree(root: &Path, relative: &Path, locked: &[&str]) -> Result<()> {
+    let dir = root.join(relative);
+    for entry in fs::read_dir(&dir)? {
         let entry = entry?;
-        if entry.file_name() == LOCK_FILE {
-            // Holds nothing, and closing a descriptor of it would drop this process's
-            // record lock on it.
+        let name = entry.file_name();
+        let inside = relative.join(&name);
+        if name == LOCK_FILE || locked.iter().any(|path| Path::new(path) == inside) {
             continue;
         }
-        let path = entry.path();
         let outcome = match entry.file_type() {
-            Ok(kind) if kind.is_dir() => sync_tree(&path),
-            Ok(kind) if kind.is_file() => sync_file(&path),
+            Ok(kind) if kind.is_dir() => sync_subtree(root, &inside, locked),
+            Ok(kind) if kind.is_file() => sync_file(&entry.path()),
             Ok(_) => Ok(()),
             Err(error) => Err(error.into()),
         };
@@ -47,7 +58,7 @@ pub fn sync_tree(root: &Path) -> Result<()> {
             other => other?,
         }
     }
-    sync_dir(root)
+    sync_dir(&dir)
 }
 
 /// Fsyncs the directory that holds `path`, so that `path`'s own entry is durable.
@@ -73,11 +84,48 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         fs::create_dir_all(root.path().join("a/b")).expect("dirs");
         fs::write(root.path().join("a/b/file"), b"x").expect("file");
-        sync_tree(root.path()).expect("sync");
+        sync_tree(root.path(), &[]).expect("sync");
         sync_parent(&root.path().join("a")).expect("sync parent");
         assert!(matches!(
-            sync_tree(&root.path().join("missing")),
+            sync_tree(&root.path().join("missing"), &[]),
             Err(crate::Error::Io(error)) if error.kind() == io::ErrorKind::NotFound
         ));
+    }
+
+    /// The files the engine locks are never opened, at the depth they are named, while
+    /// a file of the same name elsewhere is synced. A descriptor opened and closed on a
+    /// locked file would drop the process's record lock on it: the test holds one and
+    /// asks the kernel afterwards.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_tree_sync_never_opens_the_engines_locked_files() {
+        use nix::fcntl::{FcntlArg, fcntl};
+        use rustix::fs::{FlockOperation, fcntl_lock};
+
+        let root = tempfile::tempdir().expect("temp dir");
+        fs::create_dir_all(root.path().join("engine")).expect("dirs");
+        fs::write(root.path().join("engine/LOCK"), b"").expect("lock file");
+        fs::write(root.path().join("LOCK"), b"").expect("same name, not locked");
+        let held = fs::File::options()
+            .read(true)
+            .write(true)
+            .open(root.path().join("engine/LOCK"))
+            .expect("open");
+        fcntl_lock(&held, FlockOperation::NonBlockingLockExclusive).expect("lock");
+        sync_tree(root.path(), &["engine/LOCK"]).expect("sync");
+        let probe = fs::File::open(root.path().join("engine/LOCK")).expect("probe");
+        let mut query = nix::libc::flock {
+            l_type: nix::libc::F_RDLCK as nix::libc::c_short,
+            l_whence: nix::libc::SEEK_SET as nix::libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        fcntl(&probe, FcntlArg::F_OFD_GETLK(&mut query)).expect("F_OFD_GETLK");
+        assert_ne!(
+            query.l_type,
+            nix::libc::F_UNLCK as nix::libc::c_short,
+            "the tree sync dropped the record lock"
+        );
     }
 }

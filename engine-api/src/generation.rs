@@ -89,9 +89,9 @@ pub(crate) fn remove_others(dir: &Path, live: u64) -> Result<()> {
             .and_then(|number| number.parse::<u64>().ok());
         let remove = match generation {
             Some(generation) => generation != live,
-            // Generation 0's files are everything but the marker (and the temporary
-            // file the marker is written through) and the other generations.
-            None => live != 0 && !name.starts_with(MARKER_FILE) && !name.starts_with('.'),
+            // Generation 0's files are everything but the marker, the temporary file
+            // the marker is written through, the lock file and the other generations.
+            None => live != 0 && name != MARKER_FILE && name != LOCK_FILE && !name.starts_with('.'),
         };
         if remove {
             let path = entry.path();
@@ -148,12 +148,15 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         let dir = root.path();
         fs::write(dir.join(MARKER_FILE), "m").expect("marker");
+        fs::write(dir.join(LOCK_FILE), "").expect("lock");
         fs::create_dir(dir.join("fjall")).expect("engine dir");
+        // Generation 0's files are removed by what they are, whatever their name.
+        fs::write(dir.join("FSMSTORE-engine-file"), "d").expect("engine file");
         fresh_dir(dir, 2).expect("old generation");
         fresh_dir(dir, 3).expect("live generation");
         fresh_dir(dir, 4).expect("partial generation");
         remove_others(dir, 3).expect("clean");
-        assert_eq!(names(dir), ["FSMSTORE", "gen-3"]);
+        assert_eq!(names(dir), ["FSMSTORE", "FSMSTORE.lock", "gen-3"]);
         check_live(dir, "fjall", 3, &[]).expect("live");
         assert!(matches!(
             check_live(dir, "fjall", 4, &[]),

@@ -84,7 +84,7 @@ pub use keys::{deleted_by_prefix, prefix_successor};
 pub use lock::LOCK_FILE;
 pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
 pub use range::{DeletedRanges, Direction, KeyRange, RangeQuery, ScanVisitor, visit_each};
-pub use raw::{Durability, RawEngine, ReadView};
+pub use raw::{Durability, RawEngine, ReadView, Recovery};
 pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};
 pub use snapshot::{
     Namespace, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotHeader, SnapshotReader,

@@ -43,6 +43,16 @@ pub struct Marker {
     /// an incomplete marker means a creation that never returned: nothing in the store
     /// was ever acknowledged, and the next open starts the creation over.
     pub complete: bool,
+    /// Whether a writable session since the last clean close ran in
+    /// [`SyncMode::NoSync`]: its commits may have reached the OS without an fsync, so
+    /// after a power cut the engine's log may hold holes. Set before such a session
+    /// commits anything, cleared by a clean close; the open passes it on to the engine
+    /// (see [`Recovery`](crate::Recovery)).
+    pub unsynced_writes: bool,
+    /// The highest applied index a checkpoint or a restore made durable, if recorded.
+    /// An open that finds the engine recovered below it fails with
+    /// [`Error::RolledBack`] instead of serving an older state.
+    pub pinned: Option<u64>,
 }
 
 impl Marker {
@@ -60,6 +70,12 @@ impl Marker {
         if !self.complete {
             text.push_str("creating=1\n");
         }
+        if self.unsynced_writes {
+            text.push_str("unsynced_writes=1\n");
+        }
+        if let Some(pinned) = self.pinned {
+            text.push_str(&format!("pinned={pinned}\n"));
+        }
         text
     }
 
@@ -73,6 +89,7 @@ impl Marker {
         let (mut engine, mut format_version, mut created_sync_mode) = (None, None, None);
         let mut generation = 0;
         let mut complete = true;
+        let (mut unsynced_writes, mut pinned) = (false, None);
         for line in lines.filter(|line| !line.is_empty()) {
             let (key, value) = line
                 .split_once('=')
@@ -93,6 +110,14 @@ impl Marker {
                         .map_err(|_| corrupt("generation is not a number"))?
                 }
                 "creating" => complete = value != "1",
+                "unsynced_writes" => unsynced_writes = value == "1",
+                "pinned" => {
+                    pinned = Some(
+                        value
+                            .parse()
+                            .map_err(|_| corrupt("pinned is not a number"))?,
+                    )
+                }
                 // Unknown keys come from newer builds; the format number guards meaning.
                 _ => {}
             }
@@ -103,6 +128,8 @@ impl Marker {
             created_sync_mode,
             generation,
             complete,
+            unsynced_writes,
+            pinned,
         })
     }
 
@@ -187,6 +214,8 @@ pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker
         created_sync_mode: Some(sync_mode),
         generation: 0,
         complete: false,
+        unsynced_writes: false,
+        pinned: None,
     };
     marker.write(dir)?;
     Ok(marker)

@@ -19,6 +19,33 @@ pub enum Durability {
     Durable,
 }
 
+/// What the store knows, from its marker, about the sessions whose writes an open
+/// recovers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// Whether a writable session since the last clean close ran in
+    /// [`SyncMode::NoSync`](crate::SyncMode::NoSync). Its commits reached the OS without
+    /// an fsync, so after a power cut the engine's log may hold a hole where the OS lost
+    /// some pages and kept later ones: an engine that can recover either way should then
+    /// stop at the hole (point-in-time recovery) instead of refusing the log. When
+    /// `false`, every session since the last clean close synced each commit, so a hole
+    /// can only be damage and the strict recovery applies.
+    pub unsynced_writes: bool,
+}
+
+impl Recovery {
+    /// The recovery of a log that only synced sessions wrote (or of a new store).
+    pub const STRICT: Self = Self {
+        unsynced_writes: false,
+    };
+
+    /// The recovery of a log that a NoSync session may have left with holes.
+    pub const AFTER_UNSYNCED_WRITES: Self = Self {
+        unsynced_writes: true,
+    };
+}
+
 /// One consistent, point-in-time read view of both namespaces: a read transaction or
 /// an engine snapshot, held for as long as the view lives.
 ///
@@ -79,6 +106,13 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// engine create a new, empty database in its place.
     const ENGINE_FILES: &'static [&'static str];
 
+    /// Files, relative to the directory [`open`](RawEngine::open) is given, that the
+    /// engine locks with `fcntl` record locks while it is open (LMDB's `lock.mdb`,
+    /// RocksDB's `LOCK`). fsmstore never opens them: closing any descriptor of a file
+    /// drops every record lock the process holds on it, so an fsync of the tree through
+    /// a descriptor of its own would silently unlock the engine.
+    const LOCK_FILES: &'static [&'static str] = &[];
+
     /// Whether the engine keeps data across processes.
     const IS_DURABLE: bool;
 
@@ -86,11 +120,28 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// power loss): the engine handed it to the OS before returning.
     const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool;
 
+    /// Whether an open with [`Config::read_only`] of a closed store, its reads and its
+    /// drop leave the engine's files as they were: no file created, removed or resized,
+    /// and no byte changed outside [`LOCK_FILES`](RawEngine::LOCK_FILES), whose contents
+    /// are the engine's shared lock state (a reader registers there so that a writer in
+    /// another process keeps what it reads). `false` for an engine without a read-only
+    /// mode, whose every open recovers and may write.
+    const READ_ONLY_OPEN_WRITES_NOTHING: bool = true;
+
     /// Opens (creating if empty) the engine's files in `dir`. The directory exists and
     /// is already marked as this engine's; the store has checked that
     /// [`ENGINE_FILES`](RawEngine::ENGINE_FILES) exist unless it is creating the store.
     /// With [`Config::read_only`] the engine should write nothing it can avoid.
     fn open(dir: &Path, config: &Config) -> Result<Self>;
+
+    /// [`open`](RawEngine::open), told what the sessions that wrote the files did (see
+    /// [`Recovery`]). The store opens an existing store through this; the default
+    /// ignores `recovery`, which is right for an engine whose recovery does not depend
+    /// on how the commits were written.
+    fn open_recovering(dir: &Path, config: &Config, recovery: Recovery) -> Result<Self> {
+        let _ = recovery;
+        Self::open(dir, config)
+    }
 
     /// Commits `commit` atomically with the given durability.
     fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()>;

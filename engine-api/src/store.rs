@@ -20,7 +20,7 @@ use crate::marker::{Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_mar
 use crate::metrics::{self, SyncTrigger};
 use crate::observe::{self, SnapshotTransfer};
 use crate::range::{Direction, KeyRange, RangeQuery, ScanVisitor};
-use crate::raw::{Durability, RawEngine, ReadView};
+use crate::raw::{Durability, RawEngine, ReadView, Recovery};
 use crate::snapshot::{
     Namespace, SNAPSHOT_FORMAT_VERSION, SnapshotHeader, SnapshotReader, SnapshotWriter,
 };
@@ -96,7 +96,15 @@ impl<R: RawEngine> Store<R> {
     /// the next open starts it over.
     ///
     /// With [`Config::read_only`] nothing is created or removed, a shared lock lets
-    /// other readers in but no writer, and every write is [`Error::ReadOnly`].
+    /// readers in other processes in but no writer, and every write is
+    /// [`Error::ReadOnly`]. Within one process a store has one handle at a time, read-only
+    /// ones included: a second is [`Error::Locked`] (redb, fjall and LMDB cannot open one
+    /// database twice in a process).
+    ///
+    /// The marker records, outside the engine, the highest pinned index and whether a
+    /// session since the last clean close ran NoSync. The engine recovers accordingly
+    /// ([`RawEngine::open_recovering`]), and an engine that recovered below the pinned
+    /// index is [`Error::RolledBack`], never served.
     pub fn open(dir: impl AsRef<Path>, config: &Config) -> Result<Self> {
         let dir = dir.as_ref();
         let _span = observe::open(R::NAME, dir);
@@ -116,14 +124,26 @@ impl<R: RawEngine> Store<R> {
         let mut marker = claim_dir(dir, R::NAME, sync_mode)?;
         let raw = if marker.complete {
             generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
-            R::open(&generation::engine_dir(dir, marker.generation), &config)?
+            let raw = R::open_recovering(
+                &generation::engine_dir(dir, marker.generation),
+                &config,
+                recovery(&marker),
+            )?;
+            check_not_rolled_back(dir, &raw, &marker)?;
+            if sync_mode == SyncMode::NoSync && !marker.unsynced_writes {
+                // Before this session commits anything the OS may lose.
+                marker.unsynced_writes = true;
+                marker.write(dir)?;
+            }
+            raw
         } else {
             // Nothing of an unfinished creation was ever acknowledged: start over.
             generation::clear_unfinished(dir)?;
             let raw = R::open(dir, &config)?;
             raw.sync()?;
-            sync_tree(dir)?;
+            sync_tree(dir, R::LOCK_FILES)?;
             marker.complete = true;
+            marker.unsynced_writes = sync_mode == SyncMode::NoSync;
             marker.write(dir)?;
             sync_parent(dir)?;
             raw
@@ -155,7 +175,12 @@ impl<R: RawEngine> Store<R> {
             }
         };
         generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
-        let raw = R::open(&generation::engine_dir(dir, marker.generation), &config)?;
+        let raw = R::open_recovering(
+            &generation::engine_dir(dir, marker.generation),
+            &config,
+            recovery(&marker),
+        )?;
+        check_not_rolled_back(dir, &raw, &marker)?;
         Self::with_backend(dir, config, raw, marker, lock)
     }
 
@@ -191,6 +216,11 @@ impl<R: RawEngine> Store<R> {
 
     /// Makes every commit durable and closes the store, reporting a failure that `Drop`
     /// could only log.
+    ///
+    /// `Drop` runs the same close, which may take a while: fjall's waits for its
+    /// memtables to reach tables (up to a minute). In an async runtime, close or drop
+    /// the last handle on a blocking thread (as `AsyncEngine` does for its calls), not
+    /// on a worker.
     pub fn close(mut self) -> Result<()> {
         self.shut_down()
     }
@@ -212,9 +242,22 @@ impl<R: RawEngine> Store<R> {
             (Some(_), _) if self.config.read_only => Ok(()),
             // A sync now could vouch for pages the failed one lost.
             (Some(_), Some(reason)) => Err(Error::Stopped(reason)),
-            (Some(raw), None) => raw
-                .close()
-                .inspect(|()| metrics::synced(R::NAME, SyncTrigger::Close)),
+            (Some(raw), None) => {
+                raw.close()?;
+                metrics::synced(R::NAME, SyncTrigger::Close);
+                // Every commit is durable now: the next open recovers a log with no
+                // holes (unless a later session writes unsynced again).
+                let marker = &mut self
+                    .index
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .marker;
+                if marker.unsynced_writes {
+                    marker.unsynced_writes = false;
+                    marker.write(&self.dir)?;
+                }
+                Ok(())
+            }
             (None, _) => Ok(()),
         }
     }
@@ -277,7 +320,11 @@ impl<R: RawEngine> Store<R> {
     ) -> Result<()> {
         if let Err(error) = self.raw().commit(&Commit::new(batch, index), durability) {
             // An engine may fail after the commit became visible (e.g. the fsync after
-            // the write): re-read what is really there, and trust no durability.
+            // the write): re-read what is really there, and trust no durability. The
+            // opposite happens too: fjall writes a batch to its journal before its
+            // memtables, so a durable commit whose fsync failed is invisible now and
+            // may come back at the next open from the journal. Both are why a failed
+            // durable commit stops the store: only a reopen knows what is on disk.
             if let Ok(applied) = self.read_applied_index() {
                 state.applied = applied;
             }
@@ -373,24 +420,25 @@ impl<R: RawEngine> Engine for Store<R> {
         let mut state = self.lock();
         self.writable(&state)?;
         let pinned = match (state.applied, state.durable) {
-            (_, Some(durable)) if durable >= index => durable,
+            (_, Some(durable)) if durable >= index => {
+                // Durable already (a Sync apply, or an earlier pin): only the marker
+                // may lag behind it.
+                self.record_pin(&mut state, durable);
+                durable
+            }
             (Some(applied), _) if applied >= index => {
                 let _span = observe::checkpoint(R::NAME, &self.dir, index);
                 self.sync_locked(&mut state)?;
                 metrics::synced(R::NAME, SyncTrigger::Checkpoint);
+                self.record_pin(&mut state, applied);
                 applied
             }
-            _ => {
-                let _span = observe::checkpoint(R::NAME, &self.dir, index);
-                self.commit_locked(
-                    &mut state,
-                    &WriteBatch::new(),
-                    Some(index),
-                    Durability::Durable,
-                    false,
-                )?;
-                metrics::synced(R::NAME, SyncTrigger::Checkpoint);
-                index
+            (applied, _) => {
+                // Pinning an index the store has not reached would make every later
+                // apply up to it a skip: entries that were never applied.
+                return Err(Error::invalid_argument(format!(
+                    "cannot pin index {index}: the store has applied only up to {applied:?}"
+                )));
             }
         };
         metrics::checkpointed(R::NAME, started);
@@ -456,7 +504,7 @@ impl<R: RawEngine> Engine for Store<R> {
             let header = load_snapshot(&raw, reader)?;
             // The new generation's files and directories, and its entry in the store
             // directory, are durable before the marker names it.
-            sync_tree(&staging)?;
+            sync_tree(&staging, R::LOCK_FILES)?;
             sync_dir(&self.dir)?;
             Ok((raw, header))
         });
@@ -470,6 +518,8 @@ impl<R: RawEngine> Engine for Store<R> {
         let marker = Marker {
             format_version: STORE_FORMAT_VERSION,
             generation: next,
+            // The restored index is durable; an older snapshot lowers the pin.
+            pinned: header.applied_index,
             ..state.marker.clone()
         };
         let switched = marker.write(&self.dir);
@@ -524,6 +574,28 @@ impl<R: RawEngine> Engine for Store<R> {
 }
 
 impl<R: RawEngine> Store<R> {
+    /// Records a durable pin in the marker, outside the engine, so that an open that
+    /// finds the engine recovered below it refuses instead of serving an older state.
+    ///
+    /// The engine already holds the pin durably, so a marker that cannot be written
+    /// loses only that check: the old marker (or the new one, if the rename happened)
+    /// stays whole and below what the engine holds.
+    fn record_pin(&self, state: &mut IndexState, pinned: u64) {
+        if !R::IS_DURABLE || state.marker.pinned >= Some(pinned) {
+            return;
+        }
+        let marker = Marker {
+            pinned: Some(pinned),
+            ..state.marker.clone()
+        };
+        match marker.write(&self.dir) {
+            Ok(()) => state.marker = marker,
+            Err(error) => {
+                tracing::warn!(engine = R::NAME, %error, pinned, "could not record the pinned index in the marker");
+            }
+        }
+    }
+
     /// Makes a restored generation the live one (the marker already names it).
     fn swap_in(&self, state: &mut IndexState, raw: R, marker: Marker, header: SnapshotHeader) {
         let replaced = self
@@ -673,6 +745,31 @@ fn load_snapshot<R: RawEngine>(
     }
     raw.sync()?;
     Ok(header)
+}
+
+/// What the marker says about how the sessions since the last clean close wrote.
+fn recovery(marker: &Marker) -> Recovery {
+    if marker.unsynced_writes {
+        Recovery::AFTER_UNSYNCED_WRITES
+    } else {
+        Recovery::STRICT
+    }
+}
+
+/// Refuses an engine that recovered to an applied index below the marker's durable pin.
+fn check_not_rolled_back<R: RawEngine>(dir: &Path, raw: &R, marker: &Marker) -> Result<()> {
+    let Some(pinned) = marker.pinned else {
+        return Ok(());
+    };
+    let recovered = decode_applied_index(raw.get_meta(APPLIED_INDEX_KEY)?.as_deref());
+    if R::IS_DURABLE && recovered < Some(pinned) {
+        return Err(Error::RolledBack {
+            path: dir.to_owned(),
+            recovered,
+            pinned,
+        });
+    }
+    Ok(())
 }
 
 /// Whether a key of this length can be stored at all. Other keys cannot exist, so reads

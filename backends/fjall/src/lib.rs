@@ -18,6 +18,22 @@
 //! | checkpoint | a `SyncAll` commit, or `Database::persist(PersistMode::SyncAll)` when there is nothing to write: `fsync`s the active journal, which holds every earlier buffered batch; journals rotated out earlier were `fsync`ed when they were sealed |
 //! | after kill -9 in NoSync | **kept**: every returned batch is already in the OS's page cache; only a power loss or OS crash can lose NoSync work |
 //!
+//! A damaged journal is not an error to fjall, in either mode: its reader cuts the
+//! journal at the first entry it cannot decode, even inside a synced prefix (only a
+//! decodable batch with a wrong checksum fails the open). So where RocksDB in Sync mode
+//! refuses a damaged log, fjall silently opens at an earlier commit. The store's marker
+//! records the highest pinned index outside the engine: an open that comes back below
+//! it fails with `Error::RolledBack`, so a cut below a checkpoint or a restore is loud.
+//!
+//! # Read-only opens
+//!
+//! fjall 3 has no read-only mode: every open recovers, which may cut a damaged journal
+//! tail, replays the journal into memtables and lets fjall's workers flush and compact,
+//! and fjall syncs its journal when it is dropped. A read-only store refuses every
+//! write, and the backend's close (flush and journal truncation) does not run for it,
+//! but its open may still write fjall's files and needs a writable directory
+//! (`READ_ONLY_OPEN_WRITES_NOTHING` is `false`).
+//!
 //! `SyncAll` (`fsync`) rather than `SyncData` (`fdatasync`): on Linux `fdatasync` also
 //! flushes the file size and block allocation that reading the journal back needs, so it
 //! would do, but the difference is only timestamps and `fsync` leaves no doubt elsewhere.
@@ -63,8 +79,11 @@
 //! after a clean close read up to 64 MB of journal (0.8 s at 1M keys) however small
 //! the change since the last flush; with it, the reopen reads no journal at all. The
 //! truncation is safe because every entry is in a table `fsync`ed before its memtable
-//! left fjall's sealed list (see `empty_active_journal`). A close whose flush gave up
-//! leaves the journal as it is. After a kill, the open reads the whole journal and
+//! left fjall's sealed list, and because the active journal is then fjall's only one:
+//! while fjall still keeps an older, sealed journal (which it replays at open, and
+//! whose puts the active journal's tombstones may cancel), the close truncates
+//! nothing (see `empty_active_journal`). A close whose flush gave up leaves the
+//! journal as it is. After a kill, the open reads the whole journal and
 //! replays into the memtable every entry no table holds.
 //!
 //! # Table layout
@@ -197,8 +216,14 @@ impl FjallEngine {
 
 impl RawEngine for FjallEngine {
     const NAME: &'static str = "fjall";
-    const ENGINE_FILES: &'static [&'static str] = &[DATABASE_DIR];
+    // fjall decides between creating and recovering a database by its `version` file
+    // alone: without it, it would create a new, empty database beside the old
+    // keyspaces, and a later open would find the old keyspace under the same name again.
+    const ENGINE_FILES: &'static [&'static str] =
+        &[DATABASE_DIR, "fjall/version", "fjall/keyspaces"];
     const IS_DURABLE: bool = true;
+    // fjall has no read-only mode: see the crate docs.
+    const READ_ONLY_OPEN_WRITES_NOTHING: bool = false;
     // Every batch is written to the OS before the commit returns.
     const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
@@ -394,31 +419,50 @@ fn flush_memtables(db: &Database, keyspace: &Keyspace, started: Instant) -> Resu
 /// The tables were `fsync`ed, with their directories and fjall's version file, before
 /// their memtables left the sealed list: if a power cut loses the truncation, the next
 /// open reads back entries the tables already hold and skips them, as before.
+///
+/// Only when the active journal is the ONLY journal. fjall's recovery is right because
+/// it replays every surviving journal in order, and a sealed journal can outlive its
+/// entries' flush: fjall deletes it once each keyspace's highest persisted sequence
+/// number passes it, and that number goes DOWN when a compaction into the last level
+/// drops tombstones together with the values they deleted. Such a sealed journal is
+/// replayed at the next open; the tombstones that cancelled its puts may be in the
+/// active journal only, so emptying it would bring deleted keys back. The close then
+/// leaves every journal as it is, and the next open replays them all (slower, right).
 fn empty_active_journal(path: &Path) -> Result<()> {
-    let mut active: Option<(u64, PathBuf)> = None;
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(id) = name
-            .to_str()
-            .and_then(|name| name.strip_suffix(".jnl"))
-            .and_then(|id| id.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if active.as_ref().is_none_or(|(highest, _)| id > *highest) {
-            active = Some((id, entry.path()));
+    let journals = journal_files(path)?;
+    let [(_, active)] = journals.as_slice() else {
+        if journals.len() > 1 {
+            tracing::debug!(
+                journals = journals.len(),
+                "fjall keeps a sealed journal; the close leaves the journals for the next open to replay"
+            );
         }
-    }
-    let Some((_, journal)) = active else {
         return Ok(());
     };
-    let file = std::fs::OpenOptions::new().write(true).open(journal)?;
+    let file = std::fs::OpenOptions::new().write(true).open(active)?;
     file.set_len(0)?;
     // Not for durability (a lost truncation loses nothing): so that the open after a
     // power cut is as fast as the one after the close.
     file.sync_all()?;
     Ok(())
+}
+
+/// fjall's journal files in the database directory at `path` (`<id>.jnl`), by id.
+fn journal_files(path: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut journals = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some(id) = name
+            .to_str()
+            .and_then(|name| name.strip_suffix(".jnl"))
+            .and_then(|id| id.parse::<u64>().ok())
+        {
+            journals.push((id, entry.path()));
+        }
+    }
+    journals.sort();
+    Ok(journals)
 }
 
 /// The journal persistence of a commit of `durability`.

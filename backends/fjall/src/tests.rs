@@ -32,6 +32,11 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
+        if entry.file_name() == engine_api::LOCK_FILE {
+            // Closing a copy's descriptor of the lock file would drop the live store's
+            // lock; a killed process's lock dies with it anyway.
+            continue;
+        }
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
             copy_dir(&entry.path(), &target)?;
@@ -147,6 +152,32 @@ fn a_garbage_version_file_is_a_corruption_error_at_open() -> TestResult {
         open(dir.path(), SyncMode::Sync),
         Err(Error::Corruption(_))
     ));
+    Ok(())
+}
+
+/// fjall creates a new, empty database where its `version` file is missing, beside the
+/// old keyspaces (and finds the old keyspace under the same name at a later open, so a
+/// write made meanwhile vanishes). The store refuses to open instead, naming the file.
+#[test]
+fn a_missing_version_file_or_keyspaces_directory_is_corruption_not_a_new_database() -> TestResult {
+    for missing in ["version", "keyspaces"] {
+        let dir = tempfile::tempdir()?;
+        let store = open(dir.path(), SyncMode::Sync)?;
+        put_all(&store, &["a"])?;
+        store.close()?;
+        let path = dir.path().join("fjall").join(missing);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+        match open(dir.path(), SyncMode::Sync) {
+            Err(Error::Corruption(message)) => {
+                assert!(message.contains(missing), "{message}")
+            }
+            other => panic!("without fjall/{missing}: expected corruption, got {other:?}"),
+        }
+    }
     Ok(())
 }
 
@@ -505,5 +536,92 @@ fn a_store_created_with_fjalls_default_layout_keeps_it_until_a_restore() -> Test
     let store = open(dir.path(), SyncMode::Sync)?;
     assert_eq!(partitioning(&store), PartitioningPolicy::all(true));
     assert_eq!(keys(&store, "")?, ["a", "b"]);
+    Ok(())
+}
+
+/// `count` bytes that no compressor shrinks (xorshift), different for every `seed`.
+fn incompressible(seed: u64, count: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut bytes = Vec::with_capacity(count + 8);
+    while bytes.len() < count {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(count);
+    bytes
+}
+
+/// Seals the data keyspace's memtable and waits until fjall has flushed it to a table.
+fn flush_data(store: &FjallStore) -> TestResult {
+    store.with_raw(|raw| raw.data.rotate_memtable_and_wait())?;
+    Ok(())
+}
+
+/// A history past fjall's journal rotation: more than 64 MB of puts (fjall seals the
+/// active journal at the next flush), then deletes of every key, flushed, and a major
+/// compaction into the last level that drops the tombstones with the values they
+/// deleted, which lowers the keyspace's persisted sequence number below the sealed
+/// journal's, so fjall keeps that journal. A clean close must not empty the active
+/// journal then: it holds the tombstones, and the next open replays the sealed journal's
+/// puts. Deleted keys must stay deleted, and the data must agree with the index.
+#[test]
+fn a_clean_close_after_a_journal_rotation_keeps_deleted_keys_deleted() -> TestResult {
+    const CHUNKS: u64 = 36;
+    const VALUES_PER_CHUNK: u64 = 32;
+    const VALUE_LEN: usize = 64 * 1024;
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    let mut index = 0;
+    for chunk in 0..CHUNKS {
+        let mut batch = WriteBatch::new();
+        for i in 0..VALUES_PER_CHUNK {
+            batch.put(
+                format!("k/{chunk:03}/{i:03}"),
+                incompressible(chunk * VALUES_PER_CHUNK + i, VALUE_LEN),
+            );
+        }
+        index += 1;
+        store.apply(&batch, Some(index))?;
+        if chunk % 9 == 8 {
+            flush_data(&store)?;
+        }
+    }
+    flush_data(&store)?;
+    let journals = journal_lengths(dir.path())?;
+    println!(
+        "journals after {} MB of puts: {journals:?}",
+        (CHUNKS * VALUES_PER_CHUNK * VALUE_LEN as u64) >> 20
+    );
+    assert!(
+        journals.len() >= 2,
+        "the history never rotated fjall's journal: {journals:?}"
+    );
+    let mut batch = WriteBatch::new();
+    batch.delete_prefix("k/", None);
+    index += 1;
+    store.apply(&batch, Some(index))?;
+    flush_data(&store)?;
+    store.with_raw(|raw| raw.data.major_compact())?;
+    assert_eq!(
+        store.with_raw(|raw| raw.data.table_count()),
+        0,
+        "the compaction kept a table: the tombstones were not dropped"
+    );
+    let journals = journal_lengths(dir.path())?;
+    assert!(
+        journals.len() >= 2,
+        "fjall dropped the sealed journal, so the hazard is gone: {journals:?}"
+    );
+    store.close()?;
+    println!(
+        "journals after the close: {:?}",
+        journal_lengths(dir.path())?
+    );
+
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert_eq!(store.applied_index()?, Some(index));
+    assert_eq!(keys(&store, "k/")?.len(), 0, "deleted keys came back");
     Ok(())
 }

@@ -24,8 +24,10 @@
 //! keep-random data mode) shows it. `MDB_NOMETASYNC` keeps LMDB's integrity at one
 //! `fdatasync` per commit instead of two.
 //!
-//! The sync flag belongs to the environment, not to a transaction, so in a Sync store a
-//! [`Durability::Buffered`] commit is fsynced too (the store only asks for it in NoSync).
+//! LMDB can also skip the meta-page sync of one transaction (`MDB_NOMETASYNC` is a flag
+//! of `mdb_txn_begin` too), but heed does not expose transaction flags, so the flag is
+//! the environment's: in a Sync store a [`Durability::Buffered`] commit is fsynced too
+//! (the store only asks for it in NoSync).
 //!
 //! # Map size
 //!
@@ -61,12 +63,32 @@
 //! faults when the missing page is read. An empty `data.mdb` is taken as a new store,
 //! so its applied index reads as missing and the restore gate falls back to a restore.
 //!
+//! # Read-only opens
+//!
+//! With [`Config::read_only`] the environment is opened with `MDB_RDONLY` and the two
+//! databases are opened in a read transaction, never created: `data.mdb` is opened
+//! read-only, every write transaction fails in LMDB itself, and a store missing either
+//! database is [`Error::Corruption`]. LMDB still uses `lock.mdb`, which every store has:
+//! a reader registers its snapshot in the reader table there, which is what keeps a
+//! writer in another process from reusing the pages it reads, so the open rewrites the
+//! lock region (its mutexes and reader slots, never its size) but no byte of
+//! `data.mdb`. `MDB_NOLOCK` would leave `lock.mdb` alone too, but then nothing would
+//! stop a writer from reusing pages under the reader. On a read-only filesystem LMDB
+//! cannot open `lock.mdb` for writing and goes without it, and the store opens all the
+//! same.
+//!
 //! # Closing
 //!
 //! Dropping the engine drops the only [`heed::Env`] handle, which closes the environment
 //! (`mdb_env_close`) and removes it from heed's registry of open environments, so the
 //! same directory can be reopened in the same process. Closing does not fsync; the store
-//! calls [`RawEngine::sync`] first.
+//! calls [`RawEngine::sync`] first (not for a read-only store, which has nothing to
+//! sync).
+//!
+//! While the environment is open LMDB holds `fcntl` record locks on `lock.mdb` (a
+//! shared one on byte 0 that says the environment is in use, so that no other process
+//! resets the lock region under it). fsmstore never opens the file
+//! ([`RawEngine::LOCK_FILES`]): closing any descriptor of it would drop those locks.
 
 #![allow(unsafe_code)]
 
@@ -186,6 +208,9 @@ impl HeedEngine {
 impl RawEngine for HeedEngine {
     const NAME: &'static str = "heed";
     const ENGINE_FILES: &'static [&'static str] = &["data.mdb"];
+    // Byte 0 holds the "environment in use" lock every open takes, and each process
+    // locks the byte of its pid while it has readers registered.
+    const LOCK_FILES: &'static [&'static str] = &["lock.mdb"];
     const IS_DURABLE: bool = true;
     // Every commit reaches the OS page cache before it returns.
     const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
@@ -204,7 +229,11 @@ impl RawEngine for HeedEngine {
         let no_sync = config.sync_mode == SyncMode::NoSync;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options.map_size(map_size).max_dbs(2);
-        if no_sync {
+        if config.read_only {
+            // SAFETY: MDB_RDONLY only narrows what the environment may do: the data file
+            // is opened read-only and every write transaction fails.
+            unsafe { options.flags(EnvFlags::READ_ONLY) };
+        } else if no_sync {
             // SAFETY: heed marks MDB_NOMETASYNC unsafe because a system crash may then
             // undo the last commit. LMDB documents (lmdb.h, MDB_NOMETASYNC) that it
             // keeps the database's integrity: each commit's data pages are fdatasync'd
@@ -219,16 +248,11 @@ impl RawEngine for HeedEngine {
         // nothing in this process writes its files except through this environment;
         // heed refuses a second open of the same path in the process.
         let env = unsafe { options.open(dir) }.map_err(map_error)?;
-        let txn = env.write_txn().map_err(map_error)?;
-        let (data, meta) = env
-            .create_databases_and_commit(txn, |opener, txn| {
-                let data = opener.create_database::<Raw, Raw>(txn, Some("data"))?;
-                let meta = opener.create_database::<Raw, Raw>(txn, Some("meta"))?;
-                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((data, meta)))
-            })
-            .map_err(map_error)?
-            .commit()
-            .ok_or_else(|| Error::backend("heed", "creating the databases was aborted"))?;
+        let (data, meta) = if config.read_only {
+            open_databases(&env)?
+        } else {
+            create_databases(&env)?
+        };
         Ok(Self {
             env,
             data,
@@ -280,6 +304,35 @@ impl RawEngine for HeedEngine {
             meta: self.meta,
         })
     }
+}
+
+/// Creates the two databases where they are missing (a new store), in a write
+/// transaction.
+fn create_databases(env: &heed::Env<WithoutTls>) -> Result<(Db, Db)> {
+    let txn = env.write_txn().map_err(map_error)?;
+    env.create_databases_and_commit(txn, |opener, txn| {
+        let data = opener.create_database::<Raw, Raw>(txn, Some("data"))?;
+        let meta = opener.create_database::<Raw, Raw>(txn, Some("meta"))?;
+        Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((data, meta)))
+    })
+    .map_err(map_error)?
+    .commit()
+    .ok_or_else(|| Error::backend("heed", "creating the databases was aborted"))
+}
+
+/// Opens the two databases of a complete store in a read transaction: a read-only
+/// environment has no write transaction, and a store without them is damaged.
+fn open_databases(env: &heed::Env<WithoutTls>) -> Result<(Db, Db)> {
+    let txn = env.read_txn().map_err(map_error)?;
+    env.open_databases_and_commit(txn, |opener, txn| {
+        let data = opener.open_database::<Raw, Raw>(txn, Some("data"))?;
+        let meta = opener.open_database::<Raw, Raw>(txn, Some("meta"))?;
+        Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(data.zip(meta)))
+    })
+    .map_err(map_error)?
+    .commit()
+    .flatten()
+    .ok_or_else(|| Error::Corruption("LMDB: the `data` or `meta` database is missing".to_owned()))
 }
 
 /// One LMDB read transaction across both databases.
@@ -355,6 +408,8 @@ fn map_error(error: heed::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -439,6 +494,158 @@ mod tests {
             assert_eq!(found, &value(i));
         }
         assert_eq!(store.applied_index()?, Some(127));
+        Ok(())
+    }
+
+    /// Every file under `dir` (relative path) with its contents.
+    fn files(dir: &std::path::Path) -> std::io::Result<BTreeMap<PathBuf, Vec<u8>>> {
+        let mut found = BTreeMap::new();
+        let mut pending = vec![dir.to_owned()];
+        while let Some(at) = pending.pop() {
+            for entry in std::fs::read_dir(&at)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let relative = path.strip_prefix(dir).unwrap_or(&path).to_owned();
+                    found.insert(relative, std::fs::read(&path)?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    #[test]
+    fn a_read_only_open_of_a_closed_store_changes_no_byte_of_its_data() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"a", b"b"])?;
+        store.close()?;
+        let before = files(dir.path())?;
+
+        let reader = HeedStore::open(dir.path(), &Config::default().with_read_only())?;
+        assert_eq!(reader.get(b"a")?, Some(Bytes::from("v")));
+        assert_eq!(reader.scan_prefix(b"")?.len(), 2);
+        reader.close()?;
+
+        let after = files(dir.path())?;
+        assert_eq!(
+            before.keys().collect::<Vec<_>>(),
+            after.keys().collect::<Vec<_>>()
+        );
+        for (name, contents) in &before {
+            let now = &after[name];
+            assert_eq!(now.len(), contents.len(), "{} changed size", name.display());
+            // The first opener of an environment initialises the lock region (reader
+            // table and mutexes), and every reader registers in it: that is how a
+            // writer in another process learns which pages a reader still needs.
+            if !HeedEngine::LOCK_FILES.contains(&name.to_string_lossy().as_ref()) {
+                assert!(now == contents, "{} changed", name.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `path` immutable (`chattr +i`) until dropped: not even root may then open it
+    /// for writing. `None` where the filesystem or the privileges do not allow it.
+    struct Immutable(PathBuf);
+
+    impl Immutable {
+        fn set(path: PathBuf) -> Option<Self> {
+            let done = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(&path)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            done.then_some(Self(path))
+        }
+    }
+
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_read_only_open_reads_a_data_file_that_cannot_be_written() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"a"])?;
+        store.close()?;
+        let Some(_immutable) = Immutable::set(dir.path().join("data.mdb")) else {
+            eprintln!("skipped: `chattr +i` is not available here (needs root and ext4 or alike)");
+            return Ok(());
+        };
+
+        let reader = HeedStore::open(dir.path(), &Config::default().with_read_only())?;
+        assert_eq!(reader.get(b"a")?, Some(Bytes::from("v")));
+        reader.close()?;
+        Ok(())
+    }
+
+    /// Whether a record lock of any owner covers byte 0 of `path` (LMDB's "environment
+    /// in use" lock). The query is an open-file-description lock, which conflicts with
+    /// this process's own `fcntl` locks too, so it sees the ones the environment holds.
+    /// Closing the query's descriptor drops every `fcntl` lock this process holds on the
+    /// file: a test calls it last, just before the store is dropped.
+    #[cfg(target_os = "linux")]
+    fn byte_zero_is_locked(path: &std::path::Path) -> std::io::Result<bool> {
+        use nix::fcntl::{FcntlArg, fcntl};
+        use nix::libc::{F_UNLCK, F_WRLCK, SEEK_SET, c_short, flock};
+        let file = std::fs::File::open(path)?;
+        let mut query = flock {
+            l_type: F_WRLCK as c_short,
+            l_whence: SEEK_SET as c_short,
+            l_start: 0,
+            l_len: 1,
+            l_pid: 0,
+        };
+        fcntl(&file, FcntlArg::F_OFD_GETLK(&mut query))?;
+        Ok(query.l_type != F_UNLCK as c_short)
+    }
+
+    /// The lock file of the store's live environment.
+    #[cfg(target_os = "linux")]
+    fn live_lock_file(store: &HeedStore) -> PathBuf {
+        store.with_raw(|raw| raw.env.path().join("lock.mdb"))
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_new_store_holds_the_environment_lock_while_it_is_open() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        assert!(byte_zero_is_locked(&live_lock_file(&store))?);
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_restored_store_holds_the_environment_lock_of_its_new_generation() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = open(&dir, SyncMode::Sync)?;
+        write(&store, &[b"a"])?;
+        let mut snapshot = Vec::new();
+        store.export(&mut snapshot)?;
+        store.restore(&mut snapshot.as_slice())?;
+        let lock_file = live_lock_file(&store);
+        assert_ne!(lock_file, dir.path().join("lock.mdb"), "a new generation");
+        assert!(byte_zero_is_locked(&lock_file)?);
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reopened_store_holds_the_environment_lock_while_it_is_open() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        open(&dir, SyncMode::Sync)?.close()?;
+        let store = open(&dir, SyncMode::NoSync)?;
+        assert!(byte_zero_is_locked(&live_lock_file(&store))?);
         Ok(())
     }
 

@@ -40,6 +40,17 @@
 //! power cut the file is not marked clean, and redb's open walks and repairs it (which
 //! does grow with the data).
 //!
+//! # Read-only opens
+//!
+//! A read-only store opens the file with redb's `ReadOnlyDatabase`, which opens it for
+//! reading only and writes nothing, also when it is dropped (a writable `Database`
+//! records its allocator state at close, which rewrites the file). It works on a
+//! read-only filesystem. Two cases write all the same, both redb's repair: a file a
+//! crash left without redb's clean-shutdown record cannot be read without it, so the
+//! read-only open falls back to a writable handle; and the deep check
+//! (`Engine::verify_deep`) runs redb's `check_integrity`, which only a writable handle
+//! has.
+//!
 //! # Errors
 //!
 //! redb's `Corrupted` (a bad header, checksum or layout, found at open or on a read) is
@@ -69,14 +80,17 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use engine_api::{
     Commit, Config, Direction, Durability, Error, KeyRange, Namespace, OpRef, RawEngine, ReadView,
     Result, ScanVisitor,
 };
-use redb::{AccessGuard, Database, ReadTransaction, ReadableDatabase, Table, TableDefinition};
+use redb::{
+    AccessGuard, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, Table,
+    TableDefinition,
+};
 
 /// The redb engine's store type.
 pub type RedbStore = engine_api::Store<RedbEngine>;
@@ -90,7 +104,18 @@ const META: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("meta"
 /// The redb engine: see the crate docs.
 pub struct RedbEngine {
     /// `Some` until [`RawEngine::close`] or `Drop` takes it to close it.
-    db: Option<Database>,
+    db: Option<Handle>,
+    /// The database file.
+    path: PathBuf,
+}
+
+/// The open redb file: writable, or read-only for a read-only store.
+enum Handle {
+    Writable(Database),
+    /// redb's read-only handle: it opens the file for reading only and never writes,
+    /// not even at drop (a writable `Database` records its allocator state when it
+    /// closes, which rewrites and may shrink the file).
+    ReadOnly(ReadOnlyDatabase),
 }
 
 impl std::fmt::Debug for RedbEngine {
@@ -100,10 +125,20 @@ impl std::fmt::Debug for RedbEngine {
 }
 
 impl RedbEngine {
-    fn db(&self) -> &Database {
+    fn handle(&self) -> &Handle {
         self.db
             .as_ref()
             .unwrap_or_else(|| unreachable!("the database is only taken by close or drop"))
+    }
+
+    fn db(&self) -> Result<&Database> {
+        match self.handle() {
+            Handle::Writable(db) => Ok(db),
+            Handle::ReadOnly(_) => Err(Error::backend(
+                "redb",
+                "the file is open read-only; the store refuses writes before they get here",
+            )),
+        }
     }
 
     /// Commits one write transaction that applies `ops` with the given durability.
@@ -113,7 +148,7 @@ impl RedbEngine {
         ops: impl Iterator<Item = OpRef<'a>>,
     ) -> Result<()> {
         guarded("committing", || {
-            let mut txn = self.db().begin_write().map_err(map_error)?;
+            let mut txn = self.db()?.begin_write().map_err(map_error)?;
             txn.set_durability(durability).map_err(map_error)?;
             {
                 let mut data = txn.open_table(DATA).map_err(map_error)?;
@@ -129,7 +164,11 @@ impl RedbEngine {
 
     fn begin_read(&self) -> Result<ReadTransaction> {
         guarded("starting a read", || {
-            self.db().begin_read().map_err(map_error)
+            match self.handle() {
+                Handle::Writable(db) => db.begin_read(),
+                Handle::ReadOnly(db) => db.begin_read(),
+            }
+            .map_err(map_error)
         })
     }
 
@@ -175,18 +214,16 @@ impl RawEngine for RedbEngine {
 
     fn open(dir: &Path, config: &Config) -> Result<Self> {
         let path = dir.join(DATABASE_FILE);
-        // No integrity check: a file redb shut down cleanly opens without a walk (see
-        // the crate docs, "Damaged files").
-        let db = guarded("opening the file", || {
-            Database::builder().create(&path).map_err(map_error)
-        })?;
-        let engine = Self { db: Some(db) };
-        // Opening a table in a write transaction creates it; an empty commit with
-        // Immediate durability makes the (possibly new) tables durable. A read-only open
-        // writes nothing: its store is complete, so both tables exist.
-        if !config.read_only {
-            engine.write_transaction(redb::Durability::Immediate, std::iter::empty())?;
+        if config.read_only {
+            return Self::open_read_only(&path);
         }
+        let engine = Self {
+            db: Some(Handle::Writable(open_writable(&path)?)),
+            path,
+        };
+        // Opening a table in a write transaction creates it; an empty commit with
+        // Immediate durability makes the (possibly new) tables durable.
+        engine.write_transaction(redb::Durability::Immediate, std::iter::empty())?;
         Ok(engine)
     }
 
@@ -217,10 +254,15 @@ impl RawEngine for RedbEngine {
     }
 
     fn check_engine(&mut self) -> Result<()> {
-        let db = self
-            .db
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("the database is only taken by close or drop"));
+        if let Some(Handle::ReadOnly(_)) = self.db {
+            // redb checks and repairs through a writable handle only: the deep check
+            // of a read-only store reopens the file writable (the check may repair it).
+            self.db = None;
+            self.db = Some(Handle::Writable(open_writable(&self.path)?));
+        }
+        let Some(Handle::Writable(db)) = self.db.as_mut() else {
+            unreachable!("the database is only taken by close or drop")
+        };
         let clean = guarded("checking the file's integrity", || {
             db.check_integrity().map_err(map_error)
         })?;
@@ -239,7 +281,8 @@ impl RawEngine for RedbEngine {
         self.sync()?;
         let db = self.db.take();
         guarded("closing the file", || match db {
-            Some(db) => db.close().map_err(map_error),
+            Some(Handle::Writable(db)) => db.close().map_err(map_error),
+            Some(Handle::ReadOnly(db)) => db.close().map_err(map_error),
             None => Ok(()),
         })
     }
@@ -257,6 +300,40 @@ impl Drop for RedbEngine {
         {
             tracing::error!(%error, "closing the redb file failed");
         }
+    }
+}
+
+/// Opens (creating if missing) the file at `path` for writing. No integrity check: a
+/// file redb shut down cleanly opens without a walk (see the crate docs, "Damaged
+/// files").
+fn open_writable(path: &Path) -> Result<Database> {
+    guarded("opening the file", || {
+        Database::builder().create(path).map_err(map_error)
+    })
+}
+
+impl RedbEngine {
+    /// Opens the file at `path` with redb's read-only handle, which writes nothing. A
+    /// file that a crash left without redb's clean-shutdown record needs redb's repair,
+    /// which only a writable handle runs: that open falls back to one, and the repair
+    /// writes the file.
+    fn open_read_only(path: &Path) -> Result<Self> {
+        let opened = guarded("opening the file", || match ReadOnlyDatabase::open(path) {
+            Ok(db) => Ok(Some(db)),
+            Err(redb::DatabaseError::RepairAborted) => Ok(None),
+            Err(error) => Err(map_error(error)),
+        })?;
+        let handle = match opened {
+            Some(db) => Handle::ReadOnly(db),
+            None => {
+                tracing::warn!(path = %path.display(), "the redb file was not shut down cleanly: the read-only open repairs it");
+                Handle::Writable(open_writable(path)?)
+            }
+        };
+        Ok(Self {
+            db: Some(handle),
+            path: path.to_owned(),
+        })
     }
 }
 

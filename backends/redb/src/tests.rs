@@ -32,6 +32,11 @@ fn copy_store(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
+        if entry.file_name() == engine_api::LOCK_FILE {
+            // Closing a copy's descriptor of the lock file would drop the live store's
+            // lock; a killed process's lock dies with it anyway.
+            continue;
+        }
         std::fs::copy(entry.path(), to.join(entry.file_name()))?;
     }
     Ok(())

@@ -41,29 +41,54 @@
 //! `seek_to_last` backwards. RocksDB publishes a batch's sequence number only after the
 //! whole batch is in the memtables, so a reader never sees half a commit.
 //!
+//! # Read-only opens
+//!
+//! With [`Config::read_only`] the database is opened with
+//! `DB::open_cf_descriptors_read_only`, every column family included: RocksDB replays
+//! the WAL into memory with the same recovery mode, and writes no file (no `LOCK`, no
+//! new WAL, `MANIFEST`, `OPTIONS` or `LOG`), so the store directory is left byte for
+//! byte as it was, and a store on a read-only filesystem opens. RocksDB itself refuses
+//! every write, WAL flush and sync of a read-only database (`Not supported`), below the
+//! store's own refusal. It takes no lock: the store's shared lock keeps writers out.
+//!
 //! # Close
 //!
 //! RocksDB's close does NOT `fsync` the WAL: it waits for its background flushes and
 //! compactions, then writes out its WAL buffer and closes the file. The store calls
 //! [`RawEngine::sync`] before dropping the engine, so every commit is durable at a
-//! clean shutdown; dropping the engine then closes RocksDB. Nothing else needs doing.
+//! clean shutdown; dropping the engine then closes RocksDB. Nothing else needs doing. A
+//! read-only store skips the sync: dropping a read-only database writes nothing.
+//!
+//! While the database is open RocksDB holds an `fcntl` lock on `rocksdb/LOCK`
+//! ([`RawEngine::LOCK_FILES`]), which fsmstore never opens: closing any descriptor of
+//! the file would drop the lock.
 //!
 //! # Recovery and errors
 //!
-//! A store opened in Sync mode replays the WAL with
-//! `WALRecoveryMode::TolerateCorruptedTailRecords`: a record cut short at the end of the
-//! log (a process killed in the middle of a write) is dropped, and any other damage (a
-//! checksum mismatch or a bad length inside the log) refuses the open with
-//! [`Error::Corruption`], because every commit of a Sync store was fsynced and replaying
-//! only up to the damage could silently roll back commits reported durable.
+//! The WAL recovery mode follows the sessions that wrote the log, which the store
+//! learns from its marker and passes to [`RawEngine::open_recovering`], never the sync
+//! mode of the open that replays it (a Sync open may replay a log a NoSync session
+//! left, and the other way round).
 //!
-//! A store opened in NoSync mode replays it with RocksDB's default, point-in-time
-//! recovery: up to the first damaged record. Its WAL tail was never fsynced, and a power
-//! cut keeps an arbitrary subset of those pages (the kernel writes dirty pages back in
-//! no particular order), so a hole followed by surviving records is what a power cut
-//! leaves, not damage; refusing it would lose the whole store, checkpoints included
-//! (the power-loss campaign found exactly that). Everything before the last checkpoint
-//! was fsynced and sits before the hole. Paranoid checks stay on, and every table file is opened at the open, so a
+//! When every session since the last clean close synced each commit
+//! ([`Recovery::STRICT`], also the recovery of a new store or a restore's new
+//! generation), the WAL is replayed with `WALRecoveryMode::TolerateCorruptedTailRecords`:
+//! a record cut short at the end of the log (a process killed in the middle of a write)
+//! is dropped, and any other damage (a checksum mismatch, a bad length or a hole inside
+//! the log) refuses the open with [`Error::Corruption`], because every one of those
+//! commits was fsynced and replaying only up to the damage could silently roll back
+//! commits reported durable.
+//!
+//! When a NoSync session wrote since the last clean close
+//! ([`Recovery::AFTER_UNSYNCED_WRITES`]), the WAL is replayed with RocksDB's
+//! point-in-time recovery: up to the first damaged record. That WAL's tail was never
+//! fsynced, and a power cut keeps an arbitrary subset of those pages (the kernel writes
+//! dirty pages back in no particular order), so a hole followed by surviving records is
+//! what a power cut leaves, not damage; refusing it would lose the whole store,
+//! checkpoints included (the power-loss campaign found exactly that). Everything before
+//! the last checkpoint was fsynced and sits before the hole.
+//!
+//! Paranoid checks stay on, and every table file is opened at the open, so a
 //! damaged `CURRENT`, `MANIFEST` or table file fails the open too; damage inside a table
 //! block that the open does not read surfaces on the read that meets it.
 //!
@@ -92,7 +117,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use engine_api::{
     Commit, Config, Direction, Durability, Error, KeyRange, MAX_KEY_LEN, Namespace, OpRef,
-    RawEngine, ReadView, Result, ScanVisitor, SyncMode,
+    RawEngine, ReadView, Recovery, Result, ScanVisitor,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, ErrorKind,
@@ -157,15 +182,18 @@ impl RocksDbEngine {
     }
 }
 
-fn options(sync_mode: SyncMode) -> Options {
+/// The options of every open. The WAL recovery mode follows the sessions that wrote the
+/// log, not this open's sync mode: see the crate docs, "Recovery and errors".
+fn options(recovery: Recovery, read_only: bool) -> Options {
     let mut options = Options::default();
-    options.create_if_missing(true);
-    options.create_missing_column_families(true);
+    options.create_if_missing(!read_only);
+    options.create_missing_column_families(!read_only);
     // On by default in RocksDB (the crate's doc says otherwise); the open relies on it.
     options.set_paranoid_checks(true);
-    options.set_wal_recovery_mode(match sync_mode {
-        SyncMode::Sync => DBRecoveryMode::TolerateCorruptedTailRecords,
-        SyncMode::NoSync => DBRecoveryMode::PointInTime,
+    options.set_wal_recovery_mode(if recovery.unsynced_writes {
+        DBRecoveryMode::PointInTime
+    } else {
+        DBRecoveryMode::TolerateCorruptedTailRecords
     });
     options.set_write_buffer_size(WRITE_BUFFER_SIZE);
     options.set_compression_type(DBCompressionType::Lz4);
@@ -237,17 +265,32 @@ impl RawEngine for RocksDbEngine {
     const NAME: &'static str = "rocksdb";
     // CURRENT names the live MANIFEST; without it RocksDB would create a new database.
     const ENGINE_FILES: &'static [&'static str] = &["rocksdb/CURRENT"];
+    // RocksDB's one-writer lock: a whole-file `fcntl` lock while the database is open.
+    const LOCK_FILES: &'static [&'static str] = &["rocksdb/LOCK"];
     const IS_DURABLE: bool = true;
     // Every write reaches the OS before it returns.
     const KEEPS_NOSYNC_APPLIES_AFTER_A_KILL: bool = true;
 
+    /// A new store, or a restore's new generation: nothing to recover, so the strict
+    /// recovery.
     fn open(dir: &Path, config: &Config) -> Result<Self> {
+        Self::open_recovering(dir, config, Recovery::STRICT)
+    }
+
+    fn open_recovering(dir: &Path, config: &Config, recovery: Recovery) -> Result<Self> {
         let path: PathBuf = dir.join(DATABASE_DIR);
-        let options = options(config.sync_mode);
+        let options = options(recovery, config.read_only);
         let descriptors = families(&path, &options)?
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
-        let db = DB::open_cf_descriptors(&options, &path, descriptors).map_err(map_error)?;
+        let db = if config.read_only {
+            // Every family, as for a writable open. The WAL is replayed into memory
+            // only; RocksDB takes no LOCK, writes no file, and refuses every write.
+            DB::open_cf_descriptors_read_only(&options, &path, descriptors, false)
+        } else {
+            DB::open_cf_descriptors(&options, &path, descriptors)
+        }
+        .map_err(map_error)?;
         Ok(Self { db })
     }
 

@@ -1,8 +1,9 @@
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use engine_api::{Bytes, Config, Engine, Error, SyncMode, WriteBatch};
+use engine_api::{Bytes, Config, Engine, Error, RawEngine, Recovery, SyncMode, WriteBatch};
 
-use crate::{DATABASE_DIR, RocksDbStore};
+use crate::{DATABASE_DIR, RocksDbEngine, RocksDbStore};
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -341,24 +342,66 @@ fn a_wal_damaged_before_its_last_record_is_a_corruption_error_at_open() -> TestR
     Ok(())
 }
 
+/// A copy of the directory tree at `from` in a new temporary directory.
+fn copy_of(from: &Path) -> std::result::Result<tempfile::TempDir, Box<dyn std::error::Error>> {
+    let to = tempfile::tempdir()?;
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        std::fs::create_dir_all(to.path().join(&relative))?;
+        for entry in std::fs::read_dir(from.join(&relative))? {
+            let entry = entry?;
+            let inside = relative.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                pending.push(inside);
+            } else {
+                std::fs::copy(entry.path(), to.path().join(&inside))?;
+            }
+        }
+    }
+    Ok(to)
+}
+
+/// The applied index and how many of the keys `store_with_only_a_wal` writes `engine` reads.
+fn contents_of(engine: &RocksDbEngine) -> engine_api::Result<(Option<u64>, usize)> {
+    let applied = engine_api::decode_applied_index(
+        engine.get_meta(engine_api::APPLIED_INDEX_KEY)?.as_deref(),
+    );
+    let mut keys = 0;
+    for index in 1..=10 {
+        keys += usize::from(engine.get(format!("key/{index:03}").as_bytes())?.is_some());
+    }
+    Ok((applied, keys))
+}
+
 #[test]
-fn a_nosync_store_whose_wal_has_a_hole_opens_at_the_record_before_it() -> TestResult {
+fn a_wal_with_a_hole_opens_at_the_record_before_it_only_after_unsynced_writes() -> TestResult {
     // What a power cut leaves of a WAL tail that was never fsynced: some pages written
     // back, some not (zeros), in no particular order.
-    let dir = store_with_only_a_wal(10)?;
-    let wal = database_file(dir.path(), is_wal)?;
+    let damaged = store_with_only_a_wal(10)?;
+    let wal = database_file(damaged.path(), is_wal)?;
     let mut contents = std::fs::read(&wal)?;
     let middle = contents.len() / 2;
     contents[middle..middle + 4096].fill(0);
     std::fs::write(&wal, &contents)?;
 
-    assert!(is_corruption(&open(dir.path(), SyncMode::Sync)));
-    let store = open(dir.path(), SyncMode::NoSync)?;
-    let applied = store
-        .applied_index()?
-        .expect("an index from before the hole");
-    assert!((1..10).contains(&applied), "{applied}");
-    assert_eq!(keys(&store, b"key/")?.len() as u64, applied);
+    // The recovery follows who wrote the log, whatever this open's own sync mode.
+    for mode in [SyncMode::Sync, SyncMode::NoSync] {
+        let config = Config::new(mode);
+        let copy = copy_of(damaged.path())?;
+        let strict = RocksDbEngine::open_recovering(copy.path(), &config, Recovery::STRICT);
+        assert!(
+            matches!(strict, Err(Error::Corruption(_))),
+            "{mode}: {:?}",
+            strict.map(|_| ())
+        );
+
+        let engine =
+            RocksDbEngine::open_recovering(copy.path(), &config, Recovery::AFTER_UNSYNCED_WRITES)?;
+        let (applied, keys) = contents_of(&engine)?;
+        let applied = applied.ok_or("an index from before the hole")?;
+        assert!((1..10).contains(&applied), "{mode}: {applied}");
+        assert_eq!(keys as u64, applied, "{mode}");
+    }
     Ok(())
 }
 
@@ -393,5 +436,126 @@ fn garbage_that_reads_as_a_record_cut_short_at_the_end_of_the_wal_is_a_torn_writ
 
     let store = open(dir.path(), SyncMode::Sync)?;
     assert_eq!(store.get(b"k")?, None);
+    Ok(())
+}
+
+/// Every file under `dir` (relative path) with its contents.
+fn files(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap_or(&path).to_owned();
+                found.insert(relative, std::fs::read(&path)?);
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[test]
+fn a_read_only_open_of_a_closed_store_changes_no_file() -> TestResult {
+    let dir = store_with_a_table_file()?;
+    // A commit only in the WAL too, which the read-only open replays into memory.
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"in the wal"])?;
+    store.close()?;
+    let before = files(dir.path())?;
+
+    let reader = RocksDbStore::open(dir.path(), &Config::default().with_read_only())?;
+    assert_eq!(reader.get(b"in the wal")?, Some(Bytes::from("v")));
+    assert_eq!(keys(&reader, b"key/")?.len(), 100);
+    assert_eq!(reader.applied_index()?, Some(1));
+    reader.close()?;
+
+    let after = files(dir.path())?;
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (name, contents) in &before {
+        assert!(&after[name] == contents, "{} changed", name.display());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_read_only_database_refuses_writes_and_syncs_itself() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    open(dir.path(), SyncMode::Sync)?.close()?;
+    let engine = RocksDbEngine::open(dir.path(), &Config::default().with_read_only())?;
+    let written = engine.db.put_cf(engine.family(crate::DATA)?, b"k", b"v");
+    assert!(written.is_err(), "{written:?}");
+    assert!(engine.sync().is_err());
+    assert_eq!(engine.get(b"k")?, None);
+    Ok(())
+}
+
+/// Whether a record lock of any owner covers `path` (RocksDB locks the whole `LOCK`
+/// file). The query is an open-file-description lock, which conflicts with this
+/// process's own `fcntl` locks too, so it sees the one the database holds. Closing the
+/// query's descriptor drops every `fcntl` lock this process holds on the file: a test
+/// calls it last, just before the store is dropped.
+#[cfg(target_os = "linux")]
+fn is_locked(path: &Path) -> std::io::Result<bool> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc::{F_UNLCK, F_WRLCK, SEEK_SET, c_short, flock};
+    let file = std::fs::File::open(path)?;
+    let mut query = flock {
+        l_type: F_WRLCK as c_short,
+        l_whence: SEEK_SET as c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(&file, FcntlArg::F_OFD_GETLK(&mut query))?;
+    Ok(query.l_type != F_UNLCK as c_short)
+}
+
+/// The lock file of the store's live database.
+#[cfg(target_os = "linux")]
+fn live_lock_file(store: &RocksDbStore) -> PathBuf {
+    store.with_raw(|raw| raw.database_path().join("LOCK"))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_new_store_holds_the_database_lock_while_it_is_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    assert!(is_locked(&live_lock_file(&store))?);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_restored_store_holds_the_database_lock_of_its_new_generation() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path(), SyncMode::Sync)?;
+    put_all(&store, &[b"k"])?;
+    let mut snapshot = Vec::new();
+    store.export(&mut snapshot)?;
+    store.restore(&mut snapshot.as_slice())?;
+    let lock_file = live_lock_file(&store);
+    assert_ne!(
+        lock_file,
+        dir.path().join(DATABASE_DIR).join("LOCK"),
+        "a new generation"
+    );
+    assert!(is_locked(&lock_file)?);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reopened_store_holds_the_database_lock_while_it_is_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    open(dir.path(), SyncMode::Sync)?.close()?;
+    let store = open(dir.path(), SyncMode::NoSync)?;
+    assert!(is_locked(&live_lock_file(&store))?);
     Ok(())
 }
