@@ -39,8 +39,9 @@ const PAST_LAST_KEY: [u8; 9] = [0xFF; 9];
 ///
 /// Open the store with [`SyncMode::NoSync`] ([`LogStore::open`] does): appends then
 /// commit without an fsync and are made durable by one [`Engine::sync`] per `append`
-/// call before its callback; the vote is written with [`Engine::write`], durable before
-/// `save_vote` returns. Cloning gives another handle on the same store (the log reader).
+/// call before its callback; the vote and the committed log id are written with
+/// [`Engine::write`], durable before `save_vote` and `save_committed` return. Cloning
+/// gives another handle on the same store (the log reader).
 pub struct LogStore<C> {
     engine: Arc<dyn Engine>,
     _config: PhantomData<fn() -> C>,
@@ -150,18 +151,19 @@ where
         self.engine.write(&batch).map_err(io_error)
     }
 
-    /// Saved without an fsync: the next append's sync (or close) makes it durable, and a
-    /// committed log id lost in a crash only means fewer entries re-applied at start-up.
+    /// Durable before it returns ([`Engine::write`]). openraft re-applies the log at
+    /// start-up only up to the committed log id it reads back, and a state machine in
+    /// [`SyncMode::NoSync`] may lose applies in a crash: a committed log id lost with
+    /// them would restart the state machine behind entries whose effects clients have
+    /// already read. openraft calls this once per advance of the commit, before it
+    /// applies the newly committed entries.
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let mut batch = WriteBatch::new();
         match committed {
             Some(committed) => batch.put_meta(META_COMMITTED, encode(&committed)?),
             None => batch.delete_meta(META_COMMITTED),
         };
-        self.engine
-            .apply(&batch, None)
-            .map_err(io_error)
-            .map(|_| ())
+        self.engine.write(&batch).map_err(io_error)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {

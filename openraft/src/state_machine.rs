@@ -1,11 +1,12 @@
 //! `RaftStateMachine` over an fsmstore engine, with snapshots as fsmstore streams.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use fsmstore::{ApplyOutcome, Backend, Config, Engine, SnapshotHeader, SnapshotReader, WriteBatch};
 use futures_util::{Stream, TryStreamExt};
@@ -35,24 +36,43 @@ pub const SNAPSHOT_META_SUFFIX: &str = ".meta";
 /// with the data of each apply call together with the fsmstore applied index
 /// ([`fsmstore_index`] of the last log index). Snapshots are files in a snapshot
 /// directory beside the store: `<index>.snap` (the fsmstore stream, where `<index>` is
-/// the 20-digit fsmstore index) and `<index>.meta`; only the newest is kept.
+/// the 20-digit fsmstore index) and `<index>.meta`; only the newest is kept. The
+/// directory belongs to one state machine (and its snapshot builders).
 ///
 /// Snapshot builds and installs (whole-store exports and restores) run on the async
 /// runtime's blocking pool; applies and reads call the engine on openraft's state-machine
-/// task.
+/// task. openraft builds on a task of its own while it installs and reads snapshots, so
+/// a build that ends after a newer snapshot was installed keeps the newer one (see
+/// [`SnapshotBuilder`]).
 pub struct StateMachine<C, A> {
     engine: Arc<dyn Engine>,
     app: Arc<A>,
-    snapshot_dir: PathBuf,
+    snapshots: Snapshots,
     restores: Arc<AtomicU64>,
     _config: PhantomData<fn() -> C>,
 }
 
 /// Builds a snapshot of a [`StateMachine`]: see [`RaftSnapshotBuilder`].
+///
+/// A build exports the store, pins the applied index it exported and keeps the snapshot
+/// unless the directory already holds a newer one (installed from the leader while
+/// this one was built): then the export is dropped and the newer snapshot is reported.
+/// openraft records a snapshot it installs before its state machine installs it, so
+/// the newer snapshot is one it already has, and it ignores a report that is not newer.
 pub struct SnapshotBuilder<C> {
     engine: Arc<dyn Engine>,
-    snapshot_dir: PathBuf,
+    snapshots: Snapshots,
     _config: PhantomData<fn() -> C>,
+}
+
+/// The snapshot directory and the lock that every change of its snapshots takes.
+///
+/// Builds run beside installs and reads: without the lock two publishes could each
+/// remove the other's files.
+#[derive(Clone)]
+struct Snapshots {
+    dir: PathBuf,
+    publishing: Arc<Mutex<()>>,
 }
 
 impl<C, A> StateMachine<C, A>
@@ -60,19 +80,24 @@ where
     C: RaftTypeConfig,
 {
     /// A state machine on `engine`, keeping its snapshots in `snapshot_dir` (created if
-    /// missing). The directory must not be inside the store's directory: a restore
-    /// removes everything there that is not the live store.
+    /// missing, and made durable in its parent). The directory must not be inside the
+    /// store's directory: a restore removes everything there that is not the live
+    /// store. Files a build or install left unfinished when its process died are removed.
     pub fn new(
         engine: impl Into<Arc<dyn Engine>>,
         snapshot_dir: impl Into<PathBuf>,
         app: A,
     ) -> io::Result<Self> {
         let snapshot_dir = snapshot_dir.into();
-        fs::create_dir_all(&snapshot_dir)?;
+        create_dir_durably(&snapshot_dir)?;
+        remove_unfinished(&snapshot_dir)?;
         Ok(Self {
             engine: engine.into(),
             app: Arc::new(app),
-            snapshot_dir,
+            snapshots: Snapshots {
+                dir: snapshot_dir,
+                publishing: Arc::new(Mutex::new(())),
+            },
             restores: Arc::new(AtomicU64::new(0)),
             _config: PhantomData,
         })
@@ -186,62 +211,183 @@ fn snapshot_name(index: Option<u64>) -> String {
     format!("{:020}", index.unwrap_or(0))
 }
 
+fn data_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}"))
+}
+
+fn meta_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{SNAPSHOT_META_SUFFIX}"))
+}
+
+/// The suffix of files that are not (yet) part of a snapshot.
+const UNFINISHED_SUFFIX: &str = ".tmp";
+
+/// Makes each data file a build or install writes unique, so that builds running at the
+/// same time never write into one file.
+static UNFINISHED: AtomicU64 = AtomicU64::new(0);
+
+fn unfinished_path(dir: &Path, what: &str) -> PathBuf {
+    let n = UNFINISHED.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(
+        "{what}-{n}{SNAPSHOT_DATA_SUFFIX}{UNFINISHED_SUFFIX}"
+    ))
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     fsmstore::backend::sync_dir(dir).map_err(io_error)
 }
 
-/// Moves a complete, synced data file into place as the snapshot `name`, writes its meta
-/// file, and removes every other snapshot of the directory.
-fn publish<C>(
-    dir: &Path,
-    name: &str,
-    data: &Path,
-    meta: &(Option<LogIdOf<C>>, StoredMembershipOf<C>),
-) -> io::Result<()>
-where
-    C: RaftTypeConfig,
-    LogIdOf<C>: Serialize,
-    StoredMembershipOf<C>: Serialize,
-{
-    let data_path = dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}"));
-    if data != data_path {
-        fs::rename(data, &data_path)?;
+/// `create_dir_all`, then an fsync of the parent of each directory it may have created:
+/// a new directory's entry is durable only once its parent is synced, and snapshots
+/// published into a directory whose entry is lost after a power cut are lost with it.
+fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut ancestor = Some(dir);
+    while let Some(path) = ancestor.filter(|path| !path.as_os_str().is_empty() && !path.is_dir()) {
+        missing.push(path.to_path_buf());
+        ancestor = path.parent();
     }
-    let meta_tmp = dir.join(format!("{name}{SNAPSHOT_META_SUFFIX}.tmp"));
-    let mut file = File::create(&meta_tmp)?;
-    file.write_all(&encode(meta)?)?;
-    file.sync_all()?;
-    fs::rename(&meta_tmp, dir.join(format!("{name}{SNAPSHOT_META_SUFFIX}")))?;
-    sync_dir(dir)?;
+    fs::create_dir_all(dir)?;
+    // The directory itself is synced even when it existed: the process that created it
+    // may have died before it synced the parent.
+    if missing.is_empty() {
+        missing.push(dir.to_path_buf());
+    }
+    for path in missing {
+        fsmstore::backend::sync_parent(&path).map_err(io_error)?;
+    }
+    Ok(())
+}
+
+/// Removes what a process that died while it built or installed a snapshot left.
+fn remove_unfinished(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let file_name = entry.file_name();
-        let file_name = file_name.to_string_lossy();
-        let stem = file_name
-            .strip_suffix(SNAPSHOT_DATA_SUFFIX)
-            .or_else(|| file_name.strip_suffix(SNAPSHOT_META_SUFFIX));
-        if stem.is_some_and(|stem| stem != name) {
-            fs::remove_file(entry.path())?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .ends_with(UNFINISHED_SUFFIX)
+        {
+            remove_if_present(&entry.path())?;
         }
     }
     Ok(())
 }
 
-/// The newest snapshot's name in `dir` (the one with the greatest index).
-fn newest(dir: &Path) -> io::Result<Option<String>> {
-    let mut newest: Option<String> = None;
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Which files of one snapshot are in the directory.
+#[derive(Clone, Copy, Default)]
+struct Files {
+    data: bool,
+    meta: bool,
+}
+
+impl Files {
+    fn complete(self) -> bool {
+        self.data && self.meta
+    }
+}
+
+/// The snapshots of `dir` by fsmstore index, with the files each has there.
+fn listing(dir: &Path) -> io::Result<BTreeMap<u64, Files>> {
+    let mut snapshots = BTreeMap::<u64, Files>::new();
     for entry in fs::read_dir(dir)? {
         let file_name = entry?.file_name();
         let file_name = file_name.to_string_lossy();
-        if let Some(stem) = file_name.strip_suffix(SNAPSHOT_META_SUFFIX)
-            && stem.len() == 20
-            && stem.bytes().all(|b| b.is_ascii_digit())
-            && newest.as_deref().is_none_or(|n| stem > n)
-        {
-            newest = Some(stem.to_string());
+        let (stem, is_data) = match file_name.strip_suffix(SNAPSHOT_DATA_SUFFIX) {
+            Some(stem) => (stem, true),
+            None => match file_name.strip_suffix(SNAPSHOT_META_SUFFIX) {
+                Some(stem) => (stem, false),
+                None => continue,
+            },
+        };
+        if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(index) = stem.parse::<u64>() else {
+            continue;
+        };
+        let files = snapshots.entry(index).or_default();
+        if is_data {
+            files.data = true;
+        } else {
+            files.meta = true;
         }
     }
-    Ok(newest)
+    Ok(snapshots)
+}
+
+/// Moves a complete, synced data file into place as the snapshot at fsmstore index
+/// `index`, writes its meta file, removes every older snapshot of the directory, and
+/// returns the snapshot the directory now serves.
+///
+/// When the directory already holds a complete newer snapshot, `data` is removed
+/// instead and the newer snapshot is returned: the one openraft was told about last
+/// must stay. Every publish holds the directory's lock, so nothing removes a file it
+/// reads, and a file without its partner is what a crash left (removed too).
+fn publish<C>(
+    snapshots: &Snapshots,
+    index: Option<u64>,
+    data: &Path,
+    meta: &(Option<LogIdOf<C>>, StoredMembershipOf<C>),
+) -> io::Result<SnapshotOf<C, File>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    StoredMembershipOf<C>: Serialize + DeserializeOwned,
+{
+    let _publishing = snapshots
+        .publishing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let dir = &snapshots.dir;
+    let index = index.unwrap_or(0);
+    let existing = listing(dir)?;
+    if let Some((&newer, _)) = existing
+        .range(index + 1..)
+        .rev()
+        .find(|(_, files)| files.complete())
+    {
+        remove_if_present(data)?;
+        return open_snapshot::<C>(dir, &snapshot_name(Some(newer)));
+    }
+    let name = snapshot_name(Some(index));
+    fs::rename(data, data_path(dir, &name))?;
+    // Two renames in one directory reach the disk in any order unless it is synced
+    // between them: a meta file whose data is missing would be the newest snapshot.
+    sync_dir(dir)?;
+    let meta_tmp = dir.join(format!("{name}{SNAPSHOT_META_SUFFIX}{UNFINISHED_SUFFIX}"));
+    let mut file = File::create(&meta_tmp)?;
+    file.write_all(&encode(meta)?)?;
+    file.sync_all()?;
+    fs::rename(&meta_tmp, meta_path(dir, &name))?;
+    sync_dir(dir)?;
+    for &other in existing.keys().filter(|&&other| other != index) {
+        let other = snapshot_name(Some(other));
+        // The meta goes first: a reader that finds a meta file without its data takes
+        // that for a crash's leftover, not for a snapshot being removed.
+        remove_if_present(&meta_path(dir, &other))?;
+        remove_if_present(&data_path(dir, &other))?;
+    }
+    open_snapshot::<C>(dir, &name)
+}
+
+fn open_snapshot<C>(dir: &Path, name: &str) -> io::Result<SnapshotOf<C, File>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: DeserializeOwned,
+    StoredMembershipOf<C>: DeserializeOwned,
+{
+    Ok(SnapshotOf::<C, File> {
+        meta: read_meta::<C>(dir, name)?,
+        snapshot: File::open(data_path(dir, name))?,
+    })
 }
 
 fn read_meta<C>(dir: &Path, name: &str) -> io::Result<SnapshotMetaOf<C>>
@@ -250,7 +396,7 @@ where
     LogIdOf<C>: DeserializeOwned,
     StoredMembershipOf<C>: DeserializeOwned,
 {
-    let bytes = fs::read(dir.join(format!("{name}{SNAPSHOT_META_SUFFIX}")))?;
+    let bytes = fs::read(meta_path(dir, name))?;
     let (last_log_id, last_membership) = decode(&bytes, "snapshot meta file")?;
     Ok(SnapshotMetaOf::<C> {
         last_log_id,
@@ -258,46 +404,111 @@ where
     })
 }
 
-/// Exports the store from one view into `dir`, pins the applied index with the
-/// checkpoint, then publishes the files and returns the snapshot.
-fn build<C>(engine: &dyn Engine, dir: &Path) -> io::Result<SnapshotOf<C, File>>
+/// How often [`current`] looks again when a snapshot it found was removed under it. Each
+/// removal means a newer snapshot was published meanwhile, which the next look finds.
+const CURRENT_ATTEMPTS: usize = 8;
+
+/// The newest complete snapshot of `dir`, read without the directory's lock.
+fn current<C>(dir: &Path) -> io::Result<Option<SnapshotOf<C, File>>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: DeserializeOwned,
+    StoredMembershipOf<C>: DeserializeOwned,
+{
+    let mut attempt = 1;
+    loop {
+        match try_current::<C>(dir) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound && attempt < CURRENT_ATTEMPTS => {
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// One look for the newest complete snapshot: `NotFound` when a publish removed it
+/// between the listing and the reads.
+fn try_current<C>(dir: &Path) -> io::Result<Option<SnapshotOf<C, File>>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: DeserializeOwned,
+    StoredMembershipOf<C>: DeserializeOwned,
+{
+    for (&index, _) in listing(dir)?.iter().rev().filter(|(_, files)| files.meta) {
+        let name = snapshot_name(Some(index));
+        // The data first: an open file stays readable when a publish removes it.
+        let snapshot = match File::open(data_path(dir, &name)) {
+            Ok(file) => file,
+            // A publish removes the meta before the data, so a meta still there without
+            // its data is a crash's leftover: the next older snapshot is the current one.
+            Err(error)
+                if error.kind() == io::ErrorKind::NotFound && meta_path(dir, &name).exists() =>
+            {
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let meta = read_meta::<C>(dir, &name)?;
+        return Ok(Some(SnapshotOf::<C, File> { meta, snapshot }));
+    }
+    Ok(None)
+}
+
+/// Exports the store from one view into the snapshot directory, pins the applied index
+/// with the checkpoint, then publishes the files and returns the snapshot the directory
+/// serves (a newer one if it was installed meanwhile).
+fn build<C>(engine: &dyn Engine, snapshots: &Snapshots) -> io::Result<SnapshotOf<C, File>>
 where
     C: RaftTypeConfig,
     LogIdOf<C>: Serialize + DeserializeOwned,
     StoredMembershipOf<C>: Serialize + DeserializeOwned,
 {
-    let tmp = dir.join("building.snap.tmp");
+    let tmp = unfinished_path(&snapshots.dir, "building");
+    let built = export_and_publish::<C>(engine, snapshots, &tmp);
+    if built.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    built
+}
+
+fn export_and_publish<C>(
+    engine: &dyn Engine,
+    snapshots: &Snapshots,
+    tmp: &Path,
+) -> io::Result<SnapshotOf<C, File>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    StoredMembershipOf<C>: Serialize + DeserializeOwned,
+{
     {
-        let mut out = BufWriter::new(File::create(&tmp)?);
+        let mut out = BufWriter::new(File::create(tmp)?);
         engine.export(&mut out).map_err(io_error)?;
         let file = out.into_inner().map_err(|error| error.into_error())?;
         file.sync_all()?;
     }
     let (header, last_log_id, last_membership) =
-        read_stream::<C>(BufReader::new(File::open(&tmp)?))?;
+        read_stream::<C>(BufReader::new(File::open(tmp)?))?;
     if let Some(index) = header.applied_index {
         // openraft purges the log behind a reported snapshot: the store must never come
         // back below it.
         engine.set_durable_applied_index(index).map_err(io_error)?;
     }
-    let name = snapshot_name(header.applied_index);
-    let meta = (last_log_id, last_membership);
-    publish::<C>(dir, &name, &tmp, &meta)?;
-    let (last_log_id, last_membership) = meta;
-    Ok(SnapshotOf::<C, File> {
-        meta: SnapshotMetaOf::<C> {
-            last_log_id,
-            last_membership,
-        },
-        snapshot: File::open(dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")))?,
-    })
+    publish::<C>(
+        snapshots,
+        header.applied_index,
+        tmp,
+        &(last_log_id, last_membership),
+    )
 }
 
 /// Checks `snapshot` against `meta`, restores it unless the store already holds exactly
-/// that state, and keeps it as the current snapshot of `dir`.
+/// that state, and keeps it as the current snapshot of the directory (unless a newer one
+/// is kept there: openraft installs only snapshots past its committed log id, so that
+/// never happens under openraft).
 fn install<C>(
     engine: &dyn Engine,
-    dir: &Path,
+    snapshots: &Snapshots,
     restores: &AtomicU64,
     meta: &SnapshotMetaOf<C>,
     mut snapshot: File,
@@ -331,19 +542,40 @@ where
             ));
         }
     }
+    let dir = &snapshots.dir;
     let name = snapshot_name(header.applied_index);
     let stored = (meta.last_log_id.clone(), meta.last_membership.clone());
-    let already_kept = dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")).exists()
+    let already_kept = data_path(dir, &name).exists()
         && read_meta::<C>(dir, &name).is_ok_and(|kept| &kept == meta);
     if !already_kept {
-        let tmp = dir.join("installing.snap.tmp");
-        snapshot.seek(SeekFrom::Start(0))?;
-        let mut out = File::create(&tmp)?;
-        io::copy(&mut snapshot, &mut out)?;
-        out.sync_all()?;
-        publish::<C>(dir, &name, &tmp, &stored)?;
+        let tmp = unfinished_path(dir, "installing");
+        let published =
+            copy_and_publish::<C>(snapshots, header.applied_index, &tmp, snapshot, &stored);
+        if published.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        published?;
     }
     Ok(())
+}
+
+fn copy_and_publish<C>(
+    snapshots: &Snapshots,
+    index: Option<u64>,
+    tmp: &Path,
+    mut snapshot: File,
+    meta: &(Option<LogIdOf<C>>, StoredMembershipOf<C>),
+) -> io::Result<SnapshotOf<C, File>>
+where
+    C: RaftTypeConfig,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+    StoredMembershipOf<C>: Serialize + DeserializeOwned,
+{
+    snapshot.seek(SeekFrom::Start(0))?;
+    let mut out = File::create(tmp)?;
+    io::copy(&mut snapshot, &mut out)?;
+    out.sync_all()?;
+    publish::<C>(snapshots, index, tmp, meta)
 }
 
 impl<C> RaftSnapshotBuilder<C> for SnapshotBuilder<C>
@@ -355,10 +587,11 @@ where
     type SnapshotData = File;
 
     /// Exports the store from one view into the snapshot directory, pins the applied
-    /// index with the checkpoint, then publishes the files and reports the snapshot.
+    /// index with the checkpoint, then publishes the files and reports the snapshot the
+    /// directory serves: this one, or a newer one installed while it was built.
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, File>, io::Error> {
-        let (engine, dir) = (self.engine.clone(), self.snapshot_dir.clone());
-        C::spawn_blocking(move || build::<C>(&*engine, &dir)).await?
+        let (engine, snapshots) = (self.engine.clone(), self.snapshots.clone());
+        C::spawn_blocking(move || build::<C>(&*engine, &snapshots)).await?
     }
 }
 
@@ -442,7 +675,7 @@ where
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             engine: self.engine.clone(),
-            snapshot_dir: self.snapshot_dir.clone(),
+            snapshots: self.snapshots.clone(),
             _config: PhantomData,
         }
     }
@@ -455,22 +688,21 @@ where
         meta: &SnapshotMetaOf<C>,
         snapshot: File,
     ) -> Result<(), io::Error> {
-        let (engine, dir, restores) = (
+        let (engine, snapshots, restores) = (
             self.engine.clone(),
-            self.snapshot_dir.clone(),
+            self.snapshots.clone(),
             self.restores.clone(),
         );
         let meta = meta.clone();
-        C::spawn_blocking(move || install::<C>(&*engine, &dir, &restores, &meta, snapshot)).await?
+        C::spawn_blocking(move || install::<C>(&*engine, &snapshots, &restores, &meta, snapshot))
+            .await?
     }
 
+    /// The newest complete snapshot of the directory. A meta file whose data file is
+    /// missing (a crash between the two) is passed over for the next older snapshot, and
+    /// a snapshot removed while it is opened (a newer one was published) is looked for
+    /// again.
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, File>>, io::Error> {
-        let dir = &self.snapshot_dir;
-        let Some(name) = newest(dir)? else {
-            return Ok(None);
-        };
-        let meta = read_meta::<C>(dir, &name)?;
-        let snapshot = File::open(dir.join(format!("{name}{SNAPSHOT_DATA_SUFFIX}")))?;
-        Ok(Some(SnapshotOf::<C, File> { meta, snapshot }))
+        current::<C>(&self.snapshots.dir)
     }
 }

@@ -1,6 +1,7 @@
 //! A node killed (SIGKILL) while it writes restarts consistent: the stored last log id
 //! matches the applied index, every acknowledged write is in the log and comes back,
-//! and the snapshot the store already covers is not restored.
+//! and the snapshot the store already covers is not restored. A committed log id saved
+//! just before a kill is read back after it.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::router::Router;
-use common::{Request, TypeConfig, open_node, start, start_leader, stop};
+use common::{Request, TypeConfig, log_id, open_node, start, start_leader, stop};
 use fsmstore::{Backend, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
 use openraft::alias::LogIdOf;
@@ -19,6 +20,7 @@ use rstest::rstest;
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 const CHILD_ENV: &str = "FSMSTORE_OPENRAFT_KILL_CHILD";
+const COMMITTED_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_COMMITTED_CHILD";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -146,4 +148,72 @@ fn a_killed_node_restarts_consistent(
         );
         stop(node, &router, 1).await;
     });
+}
+
+/// The committed log id the child saves.
+fn committed() -> LogIdOf<TypeConfig> {
+    log_id(3, 41)
+}
+
+/// The child: saves the committed log id in a node's log store, says so, and waits to
+/// be killed. Nothing after the save (no append) could sync it.
+#[test]
+fn committed_child() {
+    let Ok(spec) = std::env::var(COMMITTED_CHILD_ENV) else {
+        return;
+    };
+    let (backend, dir) = spec.split_once(':').expect("backend:dir");
+    let backend: Backend = backend.parse().expect("backend");
+    let (mut log, _sm) = open_node(backend, std::path::Path::new(dir), SyncMode::NoSync);
+    runtime().block_on(async {
+        log.save_committed(Some(committed()))
+            .await
+            .expect("save committed");
+    });
+    println!("saved");
+    std::io::stdout().flush().expect("flush");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// redb loses a buffered commit even on a kill: a committed log id saved that way would
+/// come back older, and a state machine in NoSync would restart behind it.
+#[rstest]
+fn a_saved_committed_log_id_survives_a_kill(
+    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "committed_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            COMMITTED_CHILD_ENV,
+            format!("{}:{}", backend.name(), dir.path().display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let saved = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.ends_with("saved"));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    assert!(saved, "the child died before it saved");
+
+    let (mut log, _sm) = open_node(backend, dir.path(), SyncMode::NoSync);
+    let read = runtime()
+        .block_on(log.read_committed())
+        .expect("read committed");
+    assert_eq!(
+        read,
+        Some(committed()),
+        "the committed log id after the kill"
+    );
 }

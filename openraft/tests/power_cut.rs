@@ -4,7 +4,8 @@
 //! client writes, the child is killed, and the node restarts, without FUSE, from what
 //! the disk kept. Every acknowledged write must come back once the node has re-applied
 //! its log (the log store is what makes a write durable), the state must equal the
-//! writes in order, and the stored last log id must match the applied index.
+//! writes in order, and the stored last log id must match the applied index. A snapshot
+//! directory the state machine creates keeps its snapshot through a cut.
 
 #![cfg(target_os = "linux")]
 
@@ -16,11 +17,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::router::Router;
-use common::{Request, TypeConfig, open_node, start, start_leader, stop};
-use fsmstore::{Backend, RangeQuery, SyncMode};
-use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
+use common::{
+    Kv, Request, Sm, TypeConfig, apply, normal, open_node, set, start, start_leader, stop,
+};
+use fsmstore::{Backend, Config, RangeQuery, SyncMode};
+use fsmstore_openraft::{META_LAST_APPLIED, StateMachine, fsmstore_index};
+use openraft::RaftSnapshotBuilder;
 use openraft::alias::LogIdOf;
-use openraft::storage::RaftLogStorage;
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use powercut::{MetaMode, Options, PowerCut};
 use rstest::rstest;
 
@@ -239,4 +243,58 @@ fn a_node_restarts_consistent_after_a_power_cut(
         );
         stop(node, &router, 1).await;
     });
+}
+
+/// The state machine's store lives outside the mount, so that nothing but the state
+/// machine itself syncs the mount's root, which holds the snapshot directory's entry.
+#[test]
+fn a_snapshot_in_a_new_snapshot_directory_survives_a_power_cut() {
+    if !can_mount() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = work.path().join("disk");
+    let mount = PowerCut::mount(
+        &work.path().join("mnt"),
+        Options {
+            meta: MetaMode::Posix,
+            ..Options::default()
+        },
+    )
+    .expect("mount the power-cut filesystem");
+    let config = Config::new(SyncMode::NoSync);
+    let mut sm: Sm = StateMachine::open(
+        Backend::Memory,
+        work.path().join("sm"),
+        mount.path().join("snapshots"),
+        &config,
+        Kv,
+    )
+    .expect("open state machine");
+    let built = runtime().block_on(async {
+        apply(
+            &mut sm,
+            vec![normal(0, set("a", "1")), normal(1, set("b", "2"))],
+        )
+        .await;
+        let mut builder = sm.get_snapshot_builder().await;
+        builder.build_snapshot().await.expect("build").meta
+    });
+    mount.cut_now();
+    drop(sm);
+    mount.finish(&image).expect("write out the disk's image");
+
+    let mut sm: Sm = StateMachine::open(
+        Backend::Memory,
+        work.path().join("sm-after"),
+        image.join("snapshots"),
+        &config,
+        Kv,
+    )
+    .expect("open state machine");
+    let current = runtime()
+        .block_on(sm.get_current_snapshot())
+        .expect("current snapshot")
+        .expect("the snapshot built before the cut");
+    assert_eq!(current.meta, built);
 }

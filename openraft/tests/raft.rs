@@ -10,16 +10,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::router::Router;
-use common::{Request, Response, Sm, TypeConfig, open_node, start, start_leader, stop};
+use common::{
+    Entry, Request, Response, Sm, TypeConfig, apply, log_id, normal, open_node, set, start,
+    start_leader, stop,
+};
 use fsmstore::{Backend, Engine, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, META_MEMBERSHIP, fsmstore_index};
-use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf, StoredMembershipOf};
+use openraft::alias::{LogIdOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::RaftStateMachine;
-use openraft::vote::RaftLeaderIdExt;
 use openraft::{Membership, RaftSnapshotBuilder};
-
-type Entry = EntryOf<TypeConfig>;
 use rstest::rstest;
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
@@ -30,26 +30,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
-    LogIdOf::<TypeConfig>::new(LeaderIdOf::<TypeConfig>::new_committed(term, 1), index)
-}
-
-fn normal(index: u64, request: Request) -> Entry {
-    Entry::new_normal(log_id(1, index), request)
-}
-
-fn set(key: &str, value: &str) -> Request {
-    Request::Set {
-        key: key.into(),
-        value: value.into(),
-    }
-}
-
-async fn apply(sm: &mut Sm, entries: Vec<Entry>) {
-    let stream = futures_util::stream::iter(entries.into_iter().map(|entry| Ok((entry, None))));
-    sm.apply(stream).await.expect("apply");
 }
 
 fn value(engine: &dyn Engine, key: &str) -> Option<String> {

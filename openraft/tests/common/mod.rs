@@ -10,6 +10,10 @@ use std::time::Duration;
 use fsmstore::{Backend, Config, Engine, SyncMode, WriteBatch};
 use fsmstore_openraft::{Application, LogStore, PendingReads, StateMachine};
 use openraft::Raft;
+use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::RaftStateMachine;
+use openraft::vote::RaftLeaderIdExt;
 use serde::{Deserialize, Serialize};
 
 /// A request of the key-value application.
@@ -80,6 +84,33 @@ impl Application<Request, Response> for Kv {
 pub type Sm = StateMachine<TypeConfig, Kv>;
 /// The log store type of the tests.
 pub type Log = LogStore<TypeConfig>;
+
+/// The entry type of the tests.
+pub type Entry = EntryOf<TypeConfig>;
+
+/// The log id at `index` of a term led by node 1.
+pub fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
+    LogIdOf::<TypeConfig>::new(LeaderIdOf::<TypeConfig>::new_committed(term, 1), index)
+}
+
+/// A normal entry of term 1 at `index`.
+pub fn normal(index: u64, request: Request) -> Entry {
+    Entry::new_normal(log_id(1, index), request)
+}
+
+/// A request that sets `key` to `value`.
+pub fn set(key: &str, value: &str) -> Request {
+    Request::Set {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+/// Applies `entries` to `sm` in one apply call, without responders.
+pub async fn apply(sm: &mut Sm, entries: Vec<Entry>) {
+    let stream = futures_util::stream::iter(entries.into_iter().map(|entry| Ok((entry, None))));
+    sm.apply(stream).await.expect("apply");
+}
 
 /// The engines compiled into this test build.
 pub fn engines() -> Vec<Backend> {
