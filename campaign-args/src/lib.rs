@@ -55,6 +55,10 @@ pub struct CrashArgs {
     /// Kills per engine and sync mode
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub kills: u64,
+    /// The large history: 48 KiB values, earlier ones deleted by key, range and prefix,
+    /// a close and reopen after every 64 MB; each kill lands after such a close
+    #[arg(long)]
+    pub large: bool,
 }
 
 /// `cargo xtask powerloss`'s and `fsmstore-powerloss`'s options.
@@ -75,6 +79,14 @@ pub struct PowerlossArgs {
     /// Seed of the cuts' random choices; every run prints its seed [default: from the clock]
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// The large history: 48 KiB values, earlier ones deleted by key, range and prefix,
+    /// a close and reopen after 64 MB; each cut lands in or after that close
+    #[arg(long)]
+    pub large: bool,
+    /// The sync mode each store is reopened in after its cut: the writer's (`same`),
+    /// the other one (`other`: with both modes, the whole matrix), or one for all
+    #[arg(long, value_enum, value_name = "same|other|sync|nosync", default_value_t = ReopenMode::Same)]
+    pub reopen_mode: ReopenMode,
 }
 
 impl PowerlossArgs {
@@ -83,6 +95,30 @@ impl PowerlossArgs {
         match self.meta {
             Some(meta) => vec![meta],
             None => vec![Meta::Posix, Meta::Journal],
+        }
+    }
+}
+
+/// The sync mode a store is reopened in after a power cut, given the writer's.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenMode {
+    /// The writer's mode.
+    Same,
+    /// The mode the writer did not run in.
+    Other,
+    /// Sync.
+    Sync,
+    /// NoSync.
+    Nosync,
+}
+
+impl ReopenMode {
+    /// The mode to reopen a store in that a writer wrote in `written`.
+    pub fn resolve(self, written: SyncMode) -> SyncMode {
+        match (self, written) {
+            (ReopenMode::Same, mode) => mode,
+            (ReopenMode::Other, SyncMode::Sync) | (ReopenMode::Nosync, _) => SyncMode::NoSync,
+            (ReopenMode::Other, SyncMode::NoSync) | (ReopenMode::Sync, _) => SyncMode::Sync,
         }
     }
 }
@@ -176,6 +212,7 @@ mod tests {
                     mode: None,
                 },
                 kills: 200,
+                large: false,
             }
         );
         assert_eq!(
@@ -219,6 +256,27 @@ mod tests {
     }
 
     #[test]
+    fn the_reopen_mode_is_the_writers_the_other_or_the_one_named() {
+        for written in [SyncMode::Sync, SyncMode::NoSync] {
+            let other = match written {
+                SyncMode::Sync => SyncMode::NoSync,
+                SyncMode::NoSync => SyncMode::Sync,
+            };
+            assert_eq!(ReopenMode::Same.resolve(written), written);
+            assert_eq!(ReopenMode::Other.resolve(written), other);
+            assert_eq!(ReopenMode::Sync.resolve(written), SyncMode::Sync);
+            assert_eq!(ReopenMode::Nosync.resolve(written), SyncMode::NoSync);
+        }
+    }
+
+    #[test]
+    fn a_crash_campaign_takes_the_large_history() {
+        let command = CrashCommand::try_parse_from(["fsmstore-crash", "--probe", "p", "--large"])
+            .expect("parse");
+        assert!(command.campaign.large);
+    }
+
+    #[test]
     fn a_powerloss_campaign_takes_every_model_flag() {
         let command = PowerlossCommand::try_parse_from([
             "fsmstore-powerloss",
@@ -234,6 +292,9 @@ mod tests {
             "12",
             "--seed",
             "99",
+            "--large",
+            "--reopen-mode",
+            "other",
         ])
         .expect("parse");
         assert_eq!(
@@ -247,6 +308,8 @@ mod tests {
                 data: Some(Data::KeepRandom),
                 cuts: 12,
                 seed: Some(99),
+                large: true,
+                reopen_mode: ReopenMode::Other,
             }
         );
         assert_eq!(command.campaign.metas(), [Meta::Journal]);
@@ -256,6 +319,8 @@ mod tests {
         assert_eq!(defaults.campaign.seed, None);
         assert_eq!(defaults.campaign.data, None);
         assert_eq!(defaults.campaign.metas(), [Meta::Posix, Meta::Journal]);
+        assert!(!defaults.campaign.large);
+        assert_eq!(defaults.campaign.reopen_mode, ReopenMode::Same);
         assert!(
             PowerlossCommand::try_parse_from([
                 "fsmstore-powerloss",

@@ -7,7 +7,7 @@
 //! random time) every later operation fails, the writer is killed, and the disk as it
 //! would be after the power came back is written out as a plain directory. The store
 //! is reopened from that directory, without FUSE, and checked like after a kill
-//! ([`check_after_kill`]), plus:
+//! ([`check_reopened`]), plus:
 //! - a store whose first open returned must exist: a new store is durable once `open`
 //!   returns;
 //! - a store that cannot be reopened must fail with a typed error that names the damage
@@ -16,6 +16,11 @@
 //!
 //! Every mount starts empty, so a cut can land in the store's creation, in applies,
 //! checkpoints, writes, closes and reopens, or in a restore's switch of generations.
+//!
+//! Two variations: the large history ([`Scenario::LargeWriter`]), cut in or after a
+//! close that followed more than 64 MB of writing and a wipe; and a
+//! reopen in the other sync mode than the writer's ([`Cut::reopen_mode`]), which must
+//! open and keep everything the writer's mode promised.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,13 +29,19 @@ use std::time::{Duration, Instant};
 use fsmstore::{Backend, Error, SyncMode};
 use powercut::{DataMode, MetaMode, OpKind, Options, PowerCut, Trigger};
 
-use crate::crash::{Acks, Jitter, KillOutcome, WriterPlan, check_after_kill, export_model};
+use crate::crash::{
+    Acks, FileCensus, History, Jitter, KillOutcome, Reopen, WriterPlan, check_reopened,
+    export_model, large,
+};
 
 /// The store's directory name inside a mount (and inside the image of the disk).
 const STORE: &str = "store";
 
 /// How long a writer may run before the power goes out anyway.
 const LONGEST_RUN: Duration = Duration::from_secs(3);
+
+/// How long a writer of the large history may take to reach its cut.
+const LONGEST_LARGE_RUN: Duration = Duration::from_secs(600);
 
 /// What a writer on the mount does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +56,13 @@ pub enum Scenario {
         /// The applied index of the snapshot restored.
         snapshot_at: u64,
     },
+    /// The writer of the large history ([`WriterPlan::LARGE`]), cut once it has
+    /// acknowledged an apply drawn from `cut_after` (inclusive): the power goes out
+    /// wherever the writer is when the parent sees that acknowledgement.
+    LargeWriter {
+        /// The lowest and highest acknowledged apply to cut at.
+        cut_after: (u64, u64),
+    },
 }
 
 impl Scenario {
@@ -58,6 +76,51 @@ impl Scenario {
             snapshot_at: 40,
         },
     ];
+
+    /// The large campaign's cuts: one in four as the writer acknowledges the apply
+    /// before its second close (the cut lands in the close, whose flushes take a
+    /// while), the others at an apply in the half of [`large::CLOSE_EVERY`] after it.
+    /// The second close, because it is the first after which an engine with
+    /// compaction thresholds (such as four tables before a merge) has reached them.
+    pub const LARGE: [Scenario; 4] = [
+        Scenario::LargeWriter {
+            cut_after: (2 * large::CLOSE_EVERY, 2 * large::CLOSE_EVERY),
+        },
+        Scenario::LargeWriter {
+            cut_after: (2 * large::CLOSE_EVERY + 1, large::CLOSE_EVERY * 5 / 2),
+        },
+        Scenario::LargeWriter {
+            cut_after: (2 * large::CLOSE_EVERY + 1, large::CLOSE_EVERY * 5 / 2),
+        },
+        Scenario::LargeWriter {
+            cut_after: (2 * large::CLOSE_EVERY + 1, large::CLOSE_EVERY * 5 / 2),
+        },
+    ];
+
+    /// The cuts of a campaign that reopens in the other sync mode: the small
+    /// scenarios, and a short run of the large history, whose unsynced tail (up to
+    /// 15 applies of 240 KiB since a checkpoint) spans many pages, so that a cut that
+    /// keeps a random half of them leaves holes in the engine's log.
+    pub const MODE_MATRIX: [Scenario; 5] = [
+        Scenario::Writer(WriterPlan::MIXED),
+        Scenario::Writer(WriterPlan::CHECKPOINT_HEAVY),
+        Scenario::Writer(WriterPlan::CLOSE_HEAVY),
+        Scenario::Restore {
+            before: 5,
+            snapshot_at: 40,
+        },
+        Scenario::LargeWriter {
+            cut_after: (20, 60),
+        },
+    ];
+
+    fn history(self) -> History {
+        match self {
+            Scenario::LargeWriter { .. } => History::Large,
+            Scenario::Writer(plan) => plan.history,
+            Scenario::Restore { .. } => History::Small,
+        }
+    }
 }
 
 /// One power cut: where, how, and the disk model.
@@ -67,16 +130,20 @@ pub struct Cut {
     pub backend: Backend,
     /// The sync mode the writer opens with.
     pub mode: SyncMode,
+    /// The sync mode the store is reopened in after the cut.
+    pub reopen_mode: SyncMode,
     /// When directory entries become durable.
     pub meta: MetaMode,
     /// What the cut does to unsynced pages.
     pub data: DataMode,
-    /// What cuts the power.
+    /// What cuts the power (besides the parent, for a [`Scenario::LargeWriter`]).
     pub trigger: Trigger,
     /// The seed of the filesystem's random choices.
     pub seed: u64,
     /// What the writer does.
     pub scenario: Scenario,
+    /// The acknowledged apply at which the parent cuts the power, if any.
+    pub cut_after: Option<u64>,
 }
 
 /// What one power cut did to the store.
@@ -145,14 +212,16 @@ impl std::fmt::Display for CutOutcome {
         let cut = &self.cut;
         write!(
             f,
-            "{} {} on a {} disk, data {}, seed {}, {:?}, {:?}: cut by {} in `{}`",
+            "{} {} (reopened {}) on a {} disk, data {}, seed {}, {:?}, {:?}, cut after {:?}: cut by {} in `{}`",
             cut.backend,
             cut.mode,
+            cut.reopen_mode,
             cut.meta,
             cut.data,
             cut.seed,
             cut.trigger,
             cut.scenario,
+            cut.cut_after,
             self.reason,
             self.after
                 .as_ref()
@@ -173,6 +242,10 @@ impl std::fmt::Display for CutOutcome {
                 acks.writes.last(),
                 after.reopened_at,
             )?;
+            if let Some(mismatch) = &after.mismatch {
+                write!(f, "; {mismatch}")?;
+            }
+            write!(f, "; files on the disk: {}", after.census)?;
             for (broken, what) in [
                 (after.torn, "torn"),
                 (after.lost_applies > 0, "lost applies"),
@@ -226,7 +299,13 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
         Scenario::Writer(plan) => {
             let mut command =
                 crate::crash::probe_command(probe, "writer", cut.backend, &dir, cut.mode);
-            command.args(plan_args(plan));
+            command.args(plan.args());
+            command
+        }
+        Scenario::LargeWriter { .. } => {
+            let mut command =
+                crate::crash::probe_command(probe, "writer", cut.backend, &dir, cut.mode);
+            command.args(WriterPlan::LARGE.args());
             command
         }
         Scenario::Restore { before, .. } => {
@@ -238,12 +317,30 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
     };
     let (mut child, stdout) =
         crate::crash::spawn_child(&mut command).map_err(std::io::Error::other)?;
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(std::io::Result::ok)
-            .collect::<Vec<_>>()
-    });
+    let applied = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = {
+        let applied = std::sync::Arc::clone(&applied);
+        std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                if let Some(index) = line
+                    .strip_prefix("applied ")
+                    .and_then(|index| index.parse().ok())
+                {
+                    applied.store(index, std::sync::atomic::Ordering::Relaxed);
+                }
+                lines.push(line);
+            }
+            lines
+        })
+    };
+    let longest = match cut.scenario {
+        Scenario::LargeWriter { .. } => LONGEST_LARGE_RUN,
+        _ => LONGEST_RUN,
+    };
     let started = Instant::now();
     let mut exited_before_cut = false;
     while !mount.is_cut() {
@@ -251,7 +348,11 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
             exited_before_cut = !mount.is_cut();
             break;
         }
-        if started.elapsed() > LONGEST_RUN {
+        if started.elapsed() > longest
+            || cut
+                .cut_after
+                .is_some_and(|index| applied.load(std::sync::atomic::Ordering::Relaxed) >= index)
+        {
             mount.cut_now();
             break;
         }
@@ -271,14 +372,6 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
     // After the cut every operation fails: the writer's errors are expected.
     acks.other.clear();
     check_image(&image.join(STORE), cut, reason, acks, failed_before_cut)
-}
-
-fn plan_args(plan: WriterPlan) -> [String; 3] {
-    [
-        plan.checkpoint_every.to_string(),
-        plan.write_every.to_string(),
-        plan.close_every.to_string(),
-    ]
 }
 
 /// Reopens the store the disk kept and checks it against what the writer acknowledged.
@@ -308,7 +401,15 @@ fn check_image(
         return Ok(outcome);
     }
     let last_restored = acks.last_restored;
-    match check_after_kill(cut.backend, dir, cut.mode, acks.clone()) {
+    let reopen = Reopen {
+        backend: cut.backend,
+        dir,
+        written_in: cut.mode,
+        reopened_in: cut.reopen_mode,
+        history: cut.scenario.history(),
+    };
+    let census = FileCensus::of(dir)?;
+    match check_reopened(reopen, acks.clone()) {
         Ok(after) => {
             outcome.lost_restore = last_restored.is_some_and(|index| index > after.reopened_at);
             outcome.after = Some(after);
@@ -316,6 +417,7 @@ fn check_image(
         Err(error) => {
             outcome.after = Some(KillOutcome {
                 acks,
+                census,
                 ..KillOutcome::default()
             });
             outcome.unopenable = Some(error);
@@ -356,6 +458,13 @@ pub struct PowerSummary {
     pub nosync_at_risk: u64,
     /// Of those, kept after the cut.
     pub nosync_kept: u64,
+    /// Cuts that came after the writer closed the store past
+    /// [`large::THRESHOLD_BYTES`] of large values (large history only).
+    pub past_a_large_close: u64,
+    /// Bytes of large values the writers' acknowledged applies wrote, summed.
+    pub large_bytes: u64,
+    /// The most files of each kind a cut left on the disk.
+    pub files_seen: FileCensus,
 }
 
 impl PowerSummary {
@@ -371,6 +480,9 @@ impl PowerSummary {
             self.lost_closes += u64::from(after.lost_close);
             self.nosync_at_risk += after.nosync_at_risk;
             self.nosync_kept += after.nosync_kept;
+            self.past_a_large_close += u64::from(after.past_a_large_close);
+            self.large_bytes += after.large_bytes;
+            self.files_seen.most(&after.census);
         }
         self.lost_restores += u64::from(outcome.lost_restore);
         self.lost_stores += u64::from(outcome.lost_store);
@@ -423,13 +535,20 @@ pub struct Campaign<'a> {
     pub workdir: &'a Path,
     /// One data mode for every cut, or `None` to cycle through all three.
     pub data: Option<DataMode>,
+    /// The sync mode the store is reopened in after each cut: the writer's own when
+    /// `None`.
+    pub reopen_mode: Option<SyncMode>,
+    /// The writers to cut, in turn: [`Scenario::ALL`] for the regular campaign.
+    pub scenarios: &'a [Scenario],
 }
 
 /// Cuts `campaign.cuts` times, cycling through the scenarios and (independently) the
 /// data modes, with
 /// triggers drawn from `jitter`: after the N-th fsync (N up to 80: the creation and
 /// the first few dozen applies), on the rename of a marker (a creation's or a
-/// restore's switch), or at a random time in the first second and a half.
+/// restore's switch), or at a random time in the first second and a half. A
+/// [`Scenario::LargeWriter`] is cut by the parent instead, at an acknowledged apply
+/// drawn from its range.
 pub fn campaign(
     campaign: Campaign<'_>,
     jitter: &mut Jitter,
@@ -442,8 +561,14 @@ pub fn campaign(
         DataMode::KeepRandom,
         DataMode::TearLast,
     ];
+    let scenarios = campaign.scenarios;
+    if scenarios.is_empty() {
+        return Err(std::io::Error::other(
+            "a campaign needs at least one scenario",
+        ));
+    }
     for number in 0..campaign.cuts {
-        let scenario = Scenario::ALL[(number % Scenario::ALL.len() as u64) as usize];
+        let scenario = scenarios[(number % scenarios.len() as u64) as usize];
         let seed = jitter.between(0, u64::MAX);
         let trigger = match jitter.between(0, 20) {
             0..=3 => Trigger::AfterFsyncs(jitter.between(1, creation + 1)),
@@ -454,14 +579,23 @@ pub fn campaign(
             },
             _ => Trigger::AfterTime(Duration::from_millis(jitter.between(0, 1500))),
         };
+        let (trigger, cut_after) = match scenario {
+            // Only the parent cuts: after the acknowledgement, wherever the writer is.
+            Scenario::LargeWriter {
+                cut_after: (low, high),
+            } => (Trigger::Manual, Some(jitter.between(low, high + 1))),
+            _ => (trigger, None),
+        };
         let cut = Cut {
             backend: campaign.backend,
             mode: campaign.mode,
+            reopen_mode: campaign.reopen_mode.unwrap_or(campaign.mode),
             meta: campaign.meta,
             data: campaign.data.unwrap_or(data_modes[(number % 3) as usize]),
             trigger,
             seed,
             scenario,
+            cut_after,
         };
         let workdir: PathBuf = campaign.workdir.join(format!("cut-{number}"));
         std::fs::create_dir_all(&workdir)?;

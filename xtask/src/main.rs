@@ -302,6 +302,7 @@ mod tests {
             &["crash", "--kills", "many"],
             &["powerloss", "--meta", "ext4"],
             &["powerloss", "--kills", "3"],
+            &["powerloss", "--reopen-mode", "sometimes"],
             &["report", "--svg"],
             &["msrv", "--all"],
         ] {
@@ -319,11 +320,13 @@ mod tests {
             "nosync",
             "--kills",
             "9",
+            "--large",
         ];
         let Ok(Task::Crash(options)) = parse(&typed) else {
             panic!("`crash` did not parse");
         };
         assert_eq!(options.kills, 9);
+        assert!(options.large);
         assert_eq!(
             crash::engines(&options.coverage).map(|e| e.names().to_vec()),
             Ok(vec!["heed"])
@@ -351,11 +354,16 @@ mod tests {
             "5",
             "--seed",
             "42",
+            "--large",
+            "--reopen-mode",
+            "other",
         ];
         let Ok(Task::Powerloss(options)) = parse(&typed) else {
             panic!("`powerloss` did not parse");
         };
         assert_eq!((options.cuts, options.seed), (5, Some(42)));
+        assert!(options.large);
+        assert_eq!(options.reopen_mode, campaign_args::ReopenMode::Other);
         let argv = argv(&typed);
         let binary = PowerlossCommand::try_parse_from(
             ["fsmstore-powerloss", "--probe", "probe"]

@@ -3,13 +3,16 @@
 //! ```text
 //! fsmstore-powerloss --probe PATH [--backend NAME] [--mode sync|nosync]
 //!                    [--meta posix|journal] [--data drop|keep-random|tear]
-//!                    [--cuts N] [--seed N]
+//!                    [--cuts N] [--seed N] [--large]
+//!                    [--reopen-mode same|other|sync|nosync]
 //! ```
-//! Prints one Markdown row per engine, sync mode and metadata mode: cuts, where they
-//! landed, torn batches, lost acknowledged applies, writes, checkpoints, closes,
-//! restores and store creations, stores that did not reopen, and NoSync kept %. Exits 1
-//! if any promise was broken, 2 on bad arguments, 3 when FUSE cannot be mounted. The
-//! options are [`campaign_args::PowerlossCommand`]'s.
+//! Prints one Markdown row per engine, sync mode and metadata mode: the mode the stores
+//! were reopened in, cuts, where they landed, torn batches, lost acknowledged applies,
+//! writes, checkpoints, closes, restores and store creations, stores that did not
+//! reopen, NoSync kept %, and for the large history the cuts that came after a close
+//! past 64 MB, the megabytes of large values written and the most files of each kind a
+//! cut left on the disk. Exits 1 if any promise was broken, 2 on bad arguments, 3 when
+//! FUSE cannot be mounted. The options are [`campaign_args::PowerlossCommand`]'s.
 
 use std::process::ExitCode;
 
@@ -33,8 +36,9 @@ fn main() -> ExitCode {
 mod linux {
     use super::*;
 
+    use campaign_args::ReopenMode;
     use conformance::crash::Jitter;
-    use conformance::powerloss::{Campaign, available, campaign, data_mode, meta_mode};
+    use conformance::powerloss::{Campaign, Scenario, available, campaign, data_mode, meta_mode};
     use fsmstore::SyncMode;
 
     pub(super) fn main(command: PowerlossCommand) -> ExitCode {
@@ -52,12 +56,26 @@ mod linux {
         eprintln!("cuts seeded with {seed} (--seed {seed} repeats the choices)");
         let mut jitter = Jitter::new(seed);
         let mut failed = false;
+        let scenarios: &[Scenario] = match (options.large, options.reopen_mode) {
+            (true, _) => &Scenario::LARGE,
+            (false, ReopenMode::Same) => &Scenario::ALL,
+            (false, _) => &Scenario::MODE_MATRIX,
+        };
+        let history = match (options.large, options.reopen_mode) {
+            (true, _) => "large",
+            (false, ReopenMode::Same) => "small",
+            // One scenario in five writes large values, to leave holes in the logs.
+            (false, _) => "small + short large",
+        };
         println!(
-            "| engine | mode | disk | cuts | landed in | torn | lost applies | lost writes | lost checkpoints | lost closes | lost restores | lost stores | unopenable (typed / other) | NoSync kept % |"
+            "| engine | mode | reopened in | disk | history | cuts | landed in | torn | lost applies | lost writes | lost checkpoints | lost closes | lost restores | lost stores | unopenable (typed / other) | NoSync kept % | after a close past 64 MB | MB of large values | most files a cut left |"
         );
-        println!("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for backend in &options.coverage.backends() {
             for mode in &options.coverage.modes() {
+                let reopened = options.reopen_mode.resolve(*mode);
                 for meta in options.metas().into_iter().map(meta_mode) {
                     let dir = match tempfile::Builder::new()
                         .prefix("fsmstore-powerloss-")
@@ -78,6 +96,8 @@ mod linux {
                             cuts: options.cuts,
                             workdir: dir.path(),
                             data: options.data.map(data_mode),
+                            reopen_mode: Some(reopened),
+                            scenarios,
                         },
                         &mut jitter,
                     );
@@ -93,8 +113,17 @@ mod linux {
                                 .map(|(phase, count)| format!("{phase} {count}"))
                                 .collect::<Vec<_>>()
                                 .join(", ");
+                            let (past_a_close, megabytes, files) = if options.large {
+                                (
+                                    summary.past_a_large_close.to_string(),
+                                    format!("{:.0}", summary.large_bytes as f64 / 1e6),
+                                    summary.files_seen.to_string(),
+                                )
+                            } else {
+                                ("—".to_owned(), "—".to_owned(), "—".to_owned())
+                            };
                             println!(
-                                "| {backend} | {mode} | {meta} | {} | {landed} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {kept} |",
+                                "| {backend} | {mode} | {reopened} | {meta} | {history} | {} | {landed} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {kept} | {past_a_close} | {megabytes} | {files} |",
                                 summary.cuts,
                                 summary.torn,
                                 summary.lost_applies,
@@ -121,7 +150,7 @@ mod linux {
                         Err(error) => {
                             failed = true;
                             println!(
-                                "| {backend} | {mode} | {meta} | error: {error} | | | | | | | | | | |"
+                                "| {backend} | {mode} | {reopened} | {meta} | {history} | error: {error} | | | | | | | | | | | | | |"
                             );
                         }
                     }
