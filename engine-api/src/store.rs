@@ -123,13 +123,7 @@ impl<R: RawEngine> Store<R> {
         let lock = StoreLock::exclusive(dir)?;
         let mut marker = claim_dir(dir, R::NAME, sync_mode)?;
         let raw = if marker.complete {
-            generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
-            let raw = R::open_recovering(
-                &generation::engine_dir(dir, marker.generation),
-                &config,
-                recovery(&marker),
-            )?;
-            check_not_rolled_back(dir, &raw, &marker)?;
+            let raw = open_live::<R>(dir, &config, &marker)?;
             if sync_mode == SyncMode::NoSync && !marker.unsynced_writes {
                 // Before this session commits anything the OS may lose.
                 marker.unsynced_writes = true;
@@ -174,13 +168,7 @@ impl<R: RawEngine> Store<R> {
                 });
             }
         };
-        generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
-        let raw = R::open_recovering(
-            &generation::engine_dir(dir, marker.generation),
-            &config,
-            recovery(&marker),
-        )?;
-        check_not_rolled_back(dir, &raw, &marker)?;
+        let raw = open_live::<R>(dir, &config, &marker)?;
         Self::with_backend(dir, config, raw, marker, lock)
     }
 
@@ -745,6 +733,20 @@ fn load_snapshot<R: RawEngine>(
     }
     raw.sync()?;
     Ok(header)
+}
+
+/// Opens the live generation of the complete store at `dir`: its engine files must be
+/// there, the engine is told how the sessions since the last clean close wrote, and an
+/// engine that recovered below the marker's pinned index is refused.
+fn open_live<R: RawEngine>(dir: &Path, config: &Config, marker: &Marker) -> Result<R> {
+    generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
+    let raw = R::open_recovering(
+        &generation::engine_dir(dir, marker.generation),
+        config,
+        recovery(marker),
+    )?;
+    check_not_rolled_back(dir, &raw, marker)?;
+    Ok(raw)
 }
 
 /// What the marker says about how the sessions since the last clean close wrote.
