@@ -625,3 +625,42 @@ fn a_clean_close_after_a_journal_rotation_keeps_deleted_keys_deleted() -> TestRe
     assert_eq!(keys(&store, "k/")?.len(), 0, "deleted keys came back");
     Ok(())
 }
+
+/// fjall's reader cuts a journal at the first entry it cannot read, in Sync mode too,
+/// and opens at an earlier commit without an error. A cut below a checkpoint (20) is
+/// what the marker's pin turns into `RolledBack`, instead of a store that silently
+/// lost commits acknowledged as durable.
+#[test]
+fn a_journal_cut_below_a_checkpoint_is_refused_as_a_rollback() -> TestResult {
+    let live = tempfile::tempdir()?;
+    let dir = tempfile::tempdir()?;
+    let store = open(live.path(), SyncMode::Sync)?;
+    for index in 1..=20u64 {
+        let mut batch = WriteBatch::new();
+        batch.put(format!("k/{index:02}"), vec![b'v'; 100]);
+        store.apply(&batch, Some(index))?;
+    }
+    assert_eq!(store.set_durable_applied_index(20)?, 20);
+    // The store as a kill leaves it: every commit in the journal only.
+    copy_dir(live.path(), dir.path())?;
+    let journal = dir.path().join("fjall").join("0.jnl");
+    let used = std::fs::read(&journal)?
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |last| last + 1);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&journal)?
+        .set_len(used as u64 / 2)?;
+
+    match open(dir.path(), SyncMode::Sync) {
+        Err(Error::RolledBack {
+            recovered, pinned, ..
+        }) => {
+            assert_eq!(pinned, 20);
+            assert!(recovered < Some(20), "recovered {recovered:?}");
+        }
+        other => panic!("expected RolledBack, got {other:?}"),
+    }
+    Ok(())
+}
