@@ -739,8 +739,14 @@ impl FileCensus {
             if name.starts_with(fsmstore::backend::MARKER_FILE) {
                 continue;
             }
+            // A number after the last dot is a file's sequence or time (RocksDB's
+            // `LOG.old.<microseconds>`), not a kind.
             let kind = match name.rsplit_once('.') {
-                Some((stem, extension)) if !stem.is_empty() => extension.to_owned(),
+                Some((stem, extension))
+                    if !stem.is_empty() && !extension.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    extension.to_owned()
+                }
                 _ => "other".to_owned(),
             };
             *self.by_kind.entry(kind).or_default() += 1;

@@ -137,18 +137,22 @@ pub fn only_a_rising_pin_rewrites_the_marker(h: &Harness) {
     assert_eq!(read_marker(h.dir()).expect("marker").pinned, Some(6));
 }
 
-/// A NoSync session is recorded in the marker before it commits anything and until a
-/// clean close, so that the open after a crash tells the engine its log may hold
-/// holes; a Sync session records nothing, and a clean close clears the record.
+/// A NoSync session is recorded in the marker before its first unsynced commit and
+/// until a clean close, so that the open after a crash tells the engine its log may
+/// hold holes; a Sync session, a NoSync session that only reads or only writes durably,
+/// record nothing, and a clean close clears the record.
 pub fn a_nosync_session_is_recorded_in_the_marker_until_a_clean_close(h: &Harness) {
     let unsynced = || read_marker(h.dir()).expect("marker").unsynced_writes;
     let store = h.open_sync();
+    apply_at(&*store, &put("s", "v"), 1);
     assert!(!unsynced(), "a Sync store recorded unsynced writes");
     store.close().expect("close");
     let store = h.open_nosync();
-    assert!(unsynced(), "a NoSync session is not recorded");
     // Durable whatever the mode, so that the copy below holds it on every engine.
     store.write(&put("k", "v")).expect("write");
+    assert!(!unsynced(), "a durable write was recorded as unsynced");
+    apply_at(&*store, &put("n", "v"), 2);
+    assert!(unsynced(), "a NoSync apply is not recorded");
     let copy = h.scratch("killed");
     copy_engine_files(h.dir(), &copy);
     fs::copy(h.dir().join(MARKER_FILE), copy.join(MARKER_FILE)).expect("marker");

@@ -44,10 +44,10 @@ pub struct Marker {
     /// was ever acknowledged, and the next open starts the creation over.
     pub complete: bool,
     /// Whether a writable session since the last clean close ran in
-    /// [`SyncMode::NoSync`]: its commits may have reached the OS without an fsync, so
-    /// after a power cut the engine's log may hold holes. Set before such a session
-    /// commits anything, cleared by a clean close; the open passes it on to the engine
-    /// (see [`Recovery`](crate::Recovery)).
+    /// [`SyncMode::NoSync`] committed something: its commits may have reached the OS
+    /// without an fsync, so after a power cut the engine's log may hold holes. Set
+    /// before the session's first unsynced commit, cleared by a clean close; the open
+    /// passes it on to the engine (see [`Recovery`](crate::Recovery)).
     pub unsynced_writes: bool,
     /// The highest applied index a checkpoint or a restore made durable, if recorded.
     /// An open that finds the engine recovered below it fails with

@@ -123,13 +123,7 @@ impl<R: RawEngine> Store<R> {
         let lock = StoreLock::exclusive(dir)?;
         let mut marker = claim_dir(dir, R::NAME, sync_mode)?;
         let raw = if marker.complete {
-            let raw = open_live::<R>(dir, &config, &marker)?;
-            if sync_mode == SyncMode::NoSync && !marker.unsynced_writes {
-                // Before this session commits anything the OS may lose.
-                marker.unsynced_writes = true;
-                marker.write(dir)?;
-            }
-            raw
+            open_live::<R>(dir, &config, &marker)?
         } else {
             // Nothing of an unfinished creation was ever acknowledged: start over.
             generation::clear_unfinished(dir)?;
@@ -137,7 +131,6 @@ impl<R: RawEngine> Store<R> {
             raw.sync()?;
             sync_tree(dir, R::LOCK_FILES)?;
             marker.complete = true;
-            marker.unsynced_writes = sync_mode == SyncMode::NoSync;
             marker.write(dir)?;
             sync_parent(dir)?;
             raw
@@ -306,6 +299,17 @@ impl<R: RawEngine> Store<R> {
         durability: Durability,
         touches_applied_index: bool,
     ) -> Result<()> {
+        if durability == Durability::Buffered && !state.marker.unsynced_writes {
+            // Durably before the first commit the OS may lose in part: the next open
+            // must know that the engine's log may hold holes. Once per session, and
+            // never for a session that only reads (a cold start stays write-free).
+            let marker = Marker {
+                unsynced_writes: true,
+                ..state.marker.clone()
+            };
+            marker.write(&self.dir)?;
+            state.marker = marker;
+        }
         if let Err(error) = self.raw().commit(&Commit::new(batch, index), durability) {
             // An engine may fail after the commit became visible (e.g. the fsync after
             // the write): re-read what is really there, and trust no durability. The

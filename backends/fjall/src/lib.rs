@@ -110,6 +110,7 @@ pub mod layout;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -131,6 +132,8 @@ pub struct FjallEngine {
     data: Keyspace,
     meta: Keyspace,
     path: PathBuf,
+    /// The journal files (by id) as of the last fsync of the database directory.
+    synced_journals: Mutex<Vec<u64>>,
 }
 
 impl std::fmt::Debug for FjallEngine {
@@ -146,6 +149,82 @@ impl std::fmt::Debug for FjallEngine {
 type Changes<'a> = BTreeMap<UserKey, Option<&'a [u8]>>;
 
 impl FjallEngine {
+    /// Commits `commit` as one fjall batch with the given journal persistence.
+    fn commit_batch(&self, commit: &Commit<'_>, durability: Durability) -> Result<()> {
+        if let Some(result) = self.commit_distinct(commit, durability) {
+            return result;
+        }
+        let mut data = Changes::new();
+        let mut meta = Changes::new();
+        for op in commit.ops() {
+            match op {
+                OpRef::Put { key, value } => {
+                    data.insert(UserKey::from(key), Some(value));
+                }
+                OpRef::Delete { key } => {
+                    data.insert(UserKey::from(key), None);
+                }
+                OpRef::DeleteRange(ranges) => {
+                    for range in ranges.iter() {
+                        self.delete_range(&mut data, range)?;
+                    }
+                }
+                OpRef::PutMeta { name, value } => {
+                    meta.insert(UserKey::from(name), Some(value));
+                }
+                OpRef::DeleteMeta { name } => {
+                    meta.insert(UserKey::from(name), None);
+                }
+            }
+        }
+
+        if data.is_empty() && meta.is_empty() {
+            // fjall returns early from an empty batch without touching the journal, so
+            // the durability promised for earlier commits needs an explicit persist.
+            return match durability {
+                Durability::Durable => self.sync(),
+                Durability::Buffered => Ok(()),
+            };
+        }
+
+        let mut batch = self.db.batch().durability(Some(persist_mode(durability)));
+        for (keyspace, changes) in [(&self.data, data), (&self.meta, meta)] {
+            for (key, change) in changes {
+                match change {
+                    Some(value) => batch.insert(keyspace, key, value),
+                    None => batch.remove(keyspace, key),
+                }
+            }
+        }
+        batch.commit().map_err(map_error)
+    }
+
+    /// Fsyncs the database directory when fjall's journal files changed since the last
+    /// time, so that a durable commit or sync also makes them durable.
+    ///
+    /// fjall removes a journal once its entries are in tables, and creates the next one
+    /// at a rotation, without an fsync of the database directory. After a power cut a
+    /// removed journal can come back, and fjall's open replays its puts without the
+    /// deletes that followed them (in a later journal that did not come back, or in
+    /// tables a compaction has since dropped together with the values they deleted):
+    /// deleted keys reappear. Listing the directory costs far less than an fsync, so
+    /// the fsync runs only when the list changed.
+    fn sync_journal_directory(&self) -> Result<()> {
+        let journals: Vec<u64> = journal_files(&self.path)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut synced = self
+            .synced_journals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *synced != journals {
+            engine_api::sync_dir(&self.path)?;
+            *synced = journals;
+        }
+        Ok(())
+    }
+
     /// The path of the fjall database (a subdirectory of the store directory).
     pub fn database_path(&self) -> &Path {
         &self.path
@@ -241,60 +320,21 @@ impl RawEngine for FjallEngine {
             data,
             meta,
             path,
+            synced_journals: Mutex::new(Vec::new()),
         })
     }
 
     fn commit(&self, commit: &Commit<'_>, durability: Durability) -> Result<()> {
-        if let Some(result) = self.commit_distinct(commit, durability) {
-            return result;
+        self.commit_batch(commit, durability)?;
+        if durability == Durability::Durable {
+            self.sync_journal_directory()?;
         }
-        let mut data = Changes::new();
-        let mut meta = Changes::new();
-        for op in commit.ops() {
-            match op {
-                OpRef::Put { key, value } => {
-                    data.insert(UserKey::from(key), Some(value));
-                }
-                OpRef::Delete { key } => {
-                    data.insert(UserKey::from(key), None);
-                }
-                OpRef::DeleteRange(ranges) => {
-                    for range in ranges.iter() {
-                        self.delete_range(&mut data, range)?;
-                    }
-                }
-                OpRef::PutMeta { name, value } => {
-                    meta.insert(UserKey::from(name), Some(value));
-                }
-                OpRef::DeleteMeta { name } => {
-                    meta.insert(UserKey::from(name), None);
-                }
-            }
-        }
-
-        if data.is_empty() && meta.is_empty() {
-            // fjall returns early from an empty batch without touching the journal, so
-            // the durability promised for earlier commits needs an explicit persist.
-            return match durability {
-                Durability::Durable => self.sync(),
-                Durability::Buffered => Ok(()),
-            };
-        }
-
-        let mut batch = self.db.batch().durability(Some(persist_mode(durability)));
-        for (keyspace, changes) in [(&self.data, data), (&self.meta, meta)] {
-            for (key, change) in changes {
-                match change {
-                    Some(value) => batch.insert(keyspace, key, value),
-                    None => batch.remove(keyspace, key),
-                }
-            }
-        }
-        batch.commit().map_err(map_error)
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
-        self.db.persist(PersistMode::SyncAll).map_err(map_error)
+        self.db.persist(PersistMode::SyncAll).map_err(map_error)?;
+        self.sync_journal_directory()
     }
 
     fn close(self) -> Result<()> {
