@@ -18,6 +18,13 @@
 //! | checkpoint | a `SyncAll` commit, or `Database::persist(PersistMode::SyncAll)` when there is nothing to write: `fsync`s the active journal, which holds every earlier buffered batch; journals rotated out earlier were `fsync`ed when they were sealed |
 //! | after kill -9 in NoSync | **kept**: every returned batch is already in the OS's page cache; only a power loss or OS crash can lose NoSync work |
 //!
+//! fjall creates a journal at a rotation and removes one once its entries are in
+//! tables, without an fsync of the database directory. A durable commit and a sync
+//! therefore also fsync that directory whenever its journal files changed since the
+//! last time (a listing, then the fsync only if needed): otherwise a power cut could
+//! bring a removed journal back, and fjall's open would replay its puts without the
+//! deletes that followed them.
+//!
 //! A damaged journal is not an error to fjall, in either mode: its reader cuts the
 //! journal at the first entry it cannot decode, even inside a synced prefix (only a
 //! decodable batch with a wrong checksum fails the open). So where RocksDB in Sync mode
