@@ -93,6 +93,9 @@ pub fn racing_opens_and_closes_always_hold_the_cross_process_lock(h: &Harness) {
                     if !kernel_sees_a_lock(probe, kind) {
                         unlocked.fetch_add(1, Ordering::Relaxed);
                     }
+                    // Held a moment, so that the other threads' opens meet it even on
+                    // an engine whose open and close take microseconds.
+                    thread::sleep(Duration::from_micros(300));
                     handles_now.fetch_sub(1, Ordering::SeqCst);
                     if attempt.is_multiple_of(2) {
                         store.close().expect("close");
