@@ -46,11 +46,12 @@ pub use engine_api::AsyncEngine;
 #[cfg(feature = "metrics")]
 pub use engine_api::describe_metrics;
 pub use engine_api::{
-    APPLIED_INDEX_KEY, ApplyOutcome, Bytes, CheckpointError, Config, DEFAULT_LMDB_MAP_SIZE,
-    DeepCheck, Direction, Engine, Error, FallbackReason, MAX_KEY_LEN, MAX_VALUE_LEN, Marker,
-    Namespace, Op, RangeQuery, RestoreDecision, Result, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC,
-    SYNC_MODE_ENV, ScanVisitor, SnapshotHeader, SnapshotReader, SnapshotRecord, SnapshotWriter,
-    SyncMode, View, WriteBatch, checkpoint_then, decide_restore, read_marker, verify_snapshot,
+    APPLIED_INDEX_KEY, ApplyOutcome, Bytes, CheckpointError, CommitStats, Config,
+    DEFAULT_LMDB_MAP_SIZE, DeepCheck, Direction, Engine, Error, FallbackReason, GROUP_MAX_KEY_LEN,
+    GroupInfo, GroupStore, Layout, MAX_KEY_LEN, MAX_VALUE_LEN, Marker, Namespace, Op, RangeQuery,
+    RestoreDecision, Result, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SYNC_MODE_ENV, ScanVisitor,
+    SnapshotHeader, SnapshotReader, SnapshotRecord, SnapshotWriter, SyncMode, View, WriteBatch,
+    checkpoint_then, decide_restore, read_marker, verify_snapshot,
 };
 
 /// What an engine backend needs and a state machine does not: the primitives a backend
@@ -60,10 +61,10 @@ pub use engine_api::{
 /// is wrapped in, directory ownership, locking and fsync helpers, and key-range helpers.
 pub mod backend {
     pub use engine_api::{
-        Commit, DeletedRanges, Durability, KeyRange, LOCK_FILE, MARKER_FILE, OpRef, RawEngine,
-        ReadView, Recovery, STORE_FORMAT_VERSION, Store, check_dir, check_view, claim_dir,
-        decode_applied_index, deleted_by_prefix, encode_applied_index, prefix_successor, sync_dir,
-        sync_parent, sync_tree, visit_each,
+        Commit, DeletedRanges, Durability, GROUP_KEY_PREFIX_LEN, GroupRaw, Groups, KeyRange,
+        LOCK_FILE, MARKER_FILE, OpRef, RawEngine, ReadView, Recovery, STORE_FORMAT_VERSION, Store,
+        check_dir, check_view, claim_dir, decode_applied_index, deleted_by_prefix,
+        encode_applied_index, prefix_successor, sync_dir, sync_parent, sync_tree, visit_each,
     };
 }
 
@@ -323,6 +324,50 @@ pub fn open(backend: Backend, dir: impl AsRef<Path>, config: &Config) -> Result<
         Backend::Heed => Ok(Box::new(fsmstore_heed::HeedStore::open(dir, config)?)),
         #[cfg(feature = "rocksdb")]
         Backend::RocksDb => Ok(Box::new(fsmstore_rocksdb::RocksDbStore::open(dir, config)?)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (dir, config);
+            Err(Error::NotCompiled {
+                engine: other.name().to_owned(),
+                feature: other.feature().to_owned(),
+            })
+        }
+    }
+}
+
+/// Opens a groups store of `backend` in `dir`: many groups, each an [`Engine`], in one
+/// engine, whose concurrent commits share one fsync (see [`GroupStore`]).
+///
+/// An engine that is not compiled in is [`Error::NotCompiled`]; a store of one group in
+/// `dir` is [`Error::LayoutMismatch`].
+pub fn open_groups(
+    backend: Backend,
+    dir: impl AsRef<Path>,
+    config: &Config,
+) -> Result<Box<dyn GroupStore>> {
+    use engine_api::Groups;
+    let dir = dir.as_ref();
+    match backend {
+        #[cfg(feature = "memory")]
+        Backend::Memory => Ok(Box::new(Groups::<fsmstore_memory::MemoryEngine>::open(
+            dir, config,
+        )?)),
+        #[cfg(feature = "redb")]
+        Backend::Redb => Ok(Box::new(Groups::<fsmstore_redb::RedbEngine>::open(
+            dir, config,
+        )?)),
+        #[cfg(feature = "fjall")]
+        Backend::Fjall => Ok(Box::new(Groups::<fsmstore_fjall::FjallEngine>::open(
+            dir, config,
+        )?)),
+        #[cfg(feature = "heed")]
+        Backend::Heed => Ok(Box::new(Groups::<fsmstore_heed::HeedEngine>::open(
+            dir, config,
+        )?)),
+        #[cfg(feature = "rocksdb")]
+        Backend::RocksDb => Ok(Box::new(Groups::<fsmstore_rocksdb::RocksDbEngine>::open(
+            dir, config,
+        )?)),
         #[allow(unreachable_patterns)]
         other => {
             let _ = (dir, config);

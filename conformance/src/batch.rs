@@ -318,11 +318,14 @@ pub fn an_empty_exclude_prefix_or_meta_name_is_rejected(h: &Harness) {
     assert_eq!(applied(&*store), None);
 }
 
-/// Keys and meta names of up to `MAX_KEY_LEN` bytes are stored on every engine; a longer
+/// Keys and meta names of up to `max_key_len()` bytes (`MAX_KEY_LEN` for a store of its own)
+/// are stored on every engine; a longer
 /// one rejects its batch whole, and reading such a key is simply `None`.
 pub fn keys_up_to_the_maximum_length_work_and_longer_ones_are_rejected(h: &Harness) {
     let store = h.open_sync();
-    let longest = vec![b'k'; MAX_KEY_LEN];
+    let max_key_len = store.max_key_len();
+    assert!(max_key_len <= MAX_KEY_LEN);
+    let longest = vec![b'k'; max_key_len];
     let mut batch = WriteBatch::new();
     batch
         .put(longest.clone(), "v")
@@ -337,7 +340,7 @@ pub fn keys_up_to_the_maximum_length_work_and_longer_ones_are_rejected(h: &Harne
         Some(Bytes::from_static(b"m"))
     );
 
-    let too_long = vec![b'k'; MAX_KEY_LEN + 1];
+    let too_long = vec![b'k'; max_key_len + 1];
     let mut batch = put("first", "x");
     batch.put(too_long.clone(), "v");
     assert!(matches!(

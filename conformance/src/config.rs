@@ -17,7 +17,11 @@ pub fn the_configured_sync_mode_is_in_force(h: &Harness) {
 fn probe_open(h: &Harness, configured: SyncMode, env: Option<&str>) -> Output {
     let mut command = Command::new(h.probe());
     command.args([
-        "open",
+        if h.is_in_group() {
+            "open-group"
+        } else {
+            "open"
+        },
         h.backend().name(),
         &h.dir().to_string_lossy(),
         configured.as_str(),

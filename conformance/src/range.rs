@@ -365,9 +365,9 @@ pub fn empty_and_inverted_delete_ranges_delete_nothing(h: &Harness) {
 /// Bounds longer than any key work: the range still holds exactly the keys between.
 pub fn delete_range_with_over_long_bounds_deletes_exactly_the_keys_between(h: &Harness) {
     let store = h.open_sync();
-    let longest = vec![b'k'; MAX_KEY_LEN];
+    let longest = vec![b'k'; store.max_key_len()];
     let mut above = longest.clone();
-    above[MAX_KEY_LEN - 1] = b'l';
+    above[store.max_key_len() - 1] = b'l';
     let mut batch = WriteBatch::new();
     batch
         .put(longest.clone(), "t")

@@ -114,6 +114,9 @@ impl Engine for FaultyEngine<'_> {
     fn sync_mode(&self) -> SyncMode {
         self.inner.sync_mode()
     }
+    fn max_key_len(&self) -> usize {
+        self.inner.max_key_len()
+    }
     fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
         self.inner.apply(batch, index)
     }
@@ -223,6 +226,9 @@ impl Engine for ThroughAsync {
     }
     fn sync_mode(&self) -> SyncMode {
         AsyncEngine::sync_mode(&self.engine)
+    }
+    fn max_key_len(&self) -> usize {
+        self.engine.max_key_len()
     }
     fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
         self.runtime

@@ -66,6 +66,44 @@ macro_rules! group {
             )+
         }
     };
+    // The group again through one group of a groups store, among neighbour groups that
+    // hold data (see `Harness::in_group`), in the module `in_a_group`.
+    ($group:ident in_a_group: $($body:ident),+ $(,)?) => {
+        mod $group {
+            use super::*;
+
+            pub const BODIES: &[&str] = &[$(stringify!($body)),+];
+
+            $(
+                #[apply(engines)]
+                fn $body(#[case] backend: Backend) {
+                    conformance::$group::$body(&harness(backend));
+                }
+            )+
+
+            mod in_a_group {
+                use super::*;
+                $(
+                    #[apply(engines)]
+                    fn $body(#[case] backend: Backend) {
+                        conformance::$group::$body(&harness(backend).in_group());
+                    }
+                )+
+            }
+        }
+    };
+    ($group:ident in_a_group and through_async: $($body:ident),+ $(,)?) => {
+        group!($group in_a_group: $($body),+);
+        mod through_async {
+            use super::*;
+            $(
+                #[apply(engines)]
+                fn $body(#[case] backend: Backend) {
+                    conformance::$group::$body(&harness(backend).through_async());
+                }
+            )+
+        }
+    };
     ($group:ident ($template:ident): $($body:ident),+ $(,)?) => {
         mod $group {
             use super::*;
@@ -82,7 +120,7 @@ macro_rules! group {
     };
 }
 
-group!(batch:
+group!(batch in_a_group:
     a_put_is_visible_to_get,
     a_missing_key_reads_as_none,
     later_ops_in_a_batch_win_over_earlier_ones,
@@ -108,7 +146,7 @@ group!(batch:
     a_value_over_the_limit_is_refused_when_applied,
 );
 
-group!(range:
+group!(range in_a_group:
     every_range_shape_reads_exactly_the_keys_in_it,
     scan_prefix_is_the_range_read_of_the_prefix,
     range_reads_never_return_meta_keys,
@@ -123,7 +161,7 @@ group!(range:
     async_range_reads_and_views_read_what_the_sync_ones_read,
 );
 
-group!(meta:
+group!(meta in_a_group:
     a_data_key_and_a_meta_key_with_one_name_are_independent,
     scans_never_return_meta_keys,
     delete_prefix_never_touches_meta_keys,
@@ -132,7 +170,7 @@ group!(meta:
     one_batch_spans_data_and_meta_across_reopen,
 );
 
-group!(applied_index and through_async:
+group!(applied_index in_a_group and through_async:
     a_new_store_has_no_applied_index,
     the_index_round_trips_0xdead_beef_cafe_f00d,
     apply_with_an_index_lands_data_and_index_together,
@@ -156,7 +194,7 @@ group!(applied_index and through_async:
     an_applied_index_of_zero_written_as_meta_is_refused,
 );
 
-group!(checkpoint:
+group!(checkpoint in_a_group:
     checkpoint_then_pins_before_it_saves,
     a_rejected_pin_never_calls_the_save,
     a_failing_pin_surfaces_its_error_and_skips_the_save,
@@ -164,7 +202,7 @@ group!(checkpoint:
     checkpoint_then_survives_reopen_under_nosync,
 );
 
-group!(restore_gate:
+group!(restore_gate in_a_group:
     a_store_at_the_snapshot_index_skips_the_restore,
     a_store_past_the_snapshot_index_skips_the_restore,
     a_store_behind_the_snapshot_executes_the_restore,
@@ -174,7 +212,7 @@ group!(restore_gate:
     the_gate_sees_the_checkpointed_index_after_reopen,
 );
 
-group!(config:
+group!(config in_a_group:
     the_configured_sync_mode_is_in_force,
     the_env_variable_overrides_the_configured_mode,
     an_unknown_env_sync_mode_fails_the_open_and_creates_nothing,
@@ -201,20 +239,20 @@ group!(read_only:
     a_read_only_open_reads_a_store_on_a_filesystem_that_refuses_writes,
 );
 
-group!(deep_check:
+group!(deep_check in_a_group:
     the_deep_check_counts_every_entry_of_a_healthy_store,
     a_badly_encoded_applied_index_fails_the_deep_check,
 );
 
-group!(concurrency:
+group!(concurrency in_a_group:
     racing_pins_never_move_the_index_backwards,
     racing_appliers_apply_each_index_exactly_once,
     a_scan_never_sees_half_a_batch,
 );
 
-group!(model: random_histories_match_an_independent_model);
+group!(model in_a_group: random_histories_match_an_independent_model);
 
-group!(snapshot:
+group!(snapshot in_a_group:
     an_export_restores_to_the_same_data_meta_and_index,
     a_restore_replaces_everything_and_installs_the_snapshots_index,
     a_restore_is_durable_and_the_gate_then_skips_it,

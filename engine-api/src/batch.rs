@@ -181,7 +181,14 @@ impl WriteBatch {
 
     /// Checks the batch against the contract and reports what the store must know
     /// about it before committing.
+    #[cfg(test)]
     pub(crate) fn validate(&self) -> Result<BatchSummary> {
+        self.validate_within(MAX_KEY_LEN)
+    }
+
+    /// [`validate`](Self::validate) for a store whose keys and meta names are at most
+    /// `max_key_len` bytes (a group's are shorter: see [`Engine::max_key_len`](crate::Engine::max_key_len)).
+    pub(crate) fn validate_within(&self, max_key_len: usize) -> Result<BatchSummary> {
         let mut summary = BatchSummary::default();
         for (position, op) in self.ops.iter().enumerate() {
             if let Op::Put { value, .. } | Op::PutMeta { value, .. } = op
@@ -216,10 +223,10 @@ impl WriteBatch {
                     ("meta name", name)
                 }
             };
-            if bytes.is_empty() || bytes.len() > MAX_KEY_LEN {
+            if bytes.is_empty() || bytes.len() > max_key_len {
                 return Err(Error::invalid_argument(format!(
                     "op {position} of the batch has a {what} of {} bytes; \
-                     it must be 1 to {MAX_KEY_LEN} bytes long",
+                     it must be 1 to {max_key_len} bytes long",
                     bytes.len()
                 )));
             }
@@ -278,21 +285,81 @@ pub enum OpRef<'a> {
 /// bundled index is just the last op, so it costs no extra transaction or fsync.
 #[derive(Clone, Copy, Debug)]
 pub struct Commit<'a> {
-    batch: &'a WriteBatch,
-    applied_index: Option<[u8; 8]>,
+    source: Source<'a>,
+}
+
+/// Where a commit's ops come from.
+#[derive(Clone, Copy, Debug)]
+enum Source<'a> {
+    /// A user's batch, and the applied index the store bundles with it.
+    Batch {
+        batch: &'a WriteBatch,
+        applied_index: Option<[u8; 8]>,
+    },
+    /// Ops already translated to engine keys: one round of the groups' commit pipeline.
+    Raw(&'a [RawOp]),
+}
+
+/// One op with engine keys, owned: what a group hands to the shared engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RawOp {
+    Put { key: Bytes, value: Bytes },
+    Delete { key: Bytes },
+    DeleteRange(DeletedRanges),
+    PutMeta { name: Bytes, value: Bytes },
+    DeleteMeta { name: Bytes },
+}
+
+impl RawOp {
+    /// The bytes this op carries (keys and values), for the pipeline's round cap.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            RawOp::Put { key, value } => key.len() + value.len(),
+            RawOp::PutMeta { name, value } => name.len() + value.len(),
+            RawOp::Delete { key } => key.len(),
+            RawOp::DeleteMeta { name } => name.len(),
+            RawOp::DeleteRange(_) => 2 * MAX_KEY_LEN,
+        }
+    }
+
+    fn as_ref(&self) -> OpRef<'_> {
+        match self {
+            RawOp::Put { key, value } => OpRef::Put { key, value },
+            RawOp::Delete { key } => OpRef::Delete { key },
+            RawOp::DeleteRange(ranges) => OpRef::DeleteRange(ranges.clone()),
+            RawOp::PutMeta { name, value } => OpRef::PutMeta { name, value },
+            RawOp::DeleteMeta { name } => OpRef::DeleteMeta { name },
+        }
+    }
 }
 
 impl<'a> Commit<'a> {
     pub(crate) fn new(batch: &'a WriteBatch, applied_index: Option<u64>) -> Self {
         Self {
-            batch,
-            applied_index: applied_index.map(encode_applied_index),
+            source: Source::Batch {
+                batch,
+                applied_index: applied_index.map(encode_applied_index),
+            },
+        }
+    }
+
+    /// A commit of ops already in engine keys.
+    pub(crate) fn raw(ops: &'a [RawOp]) -> Self {
+        Self {
+            source: Source::Raw(ops),
         }
     }
 
     /// The ops to commit, in order, the applied-index write (if any) last.
     pub fn ops(&self) -> impl Iterator<Item = OpRef<'_>> + '_ {
-        let batch_ops = self.batch.ops.iter().map(|op| match op {
+        let (batch, applied_index, raw): (&[Op], _, &[RawOp]) = match &self.source {
+            Source::Batch {
+                batch,
+                applied_index,
+            } => (&batch.ops, applied_index.as_ref(), &[]),
+            Source::Raw(ops) => (&[], None, ops),
+        };
+        let batch_ops = batch.iter().map(|op| match op {
             Op::Put { key, value } => OpRef::Put { key, value },
             Op::Delete { key } => OpRef::Delete { key },
             Op::DeletePrefix { prefix, exclude } => {
@@ -304,16 +371,24 @@ impl<'a> Commit<'a> {
             Op::PutMeta { name, value } => OpRef::PutMeta { name, value },
             Op::DeleteMeta { name } => OpRef::DeleteMeta { name },
         });
-        let index_op = self.applied_index.as_ref().map(|encoded| OpRef::PutMeta {
+        let index_op = applied_index.map(|encoded| OpRef::PutMeta {
             name: APPLIED_INDEX_KEY,
             value: encoded,
         });
-        batch_ops.chain(index_op)
+        batch_ops
+            .chain(index_op)
+            .chain(raw.iter().map(RawOp::as_ref))
     }
 
     /// Number of ops [`Commit::ops`] yields.
     pub fn len(&self) -> usize {
-        self.batch.len() + usize::from(self.applied_index.is_some())
+        match &self.source {
+            Source::Batch {
+                batch,
+                applied_index,
+            } => batch.len() + usize::from(applied_index.is_some()),
+            Source::Raw(ops) => ops.len(),
+        }
     }
 
     /// Whether there is nothing to commit.

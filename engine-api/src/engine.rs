@@ -67,6 +67,15 @@ pub trait Engine: Send + Sync {
     /// The sync mode in force (after the environment override).
     fn sync_mode(&self) -> SyncMode;
 
+    /// The longest data key or meta name this store accepts: [`MAX_KEY_LEN`](crate::MAX_KEY_LEN)
+    /// for a store of its own, less for a group of a groups store, whose engine keys
+    /// carry the group's prefix (see [`GroupStore`](crate::GroupStore)). A longer key is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when written and reads
+    /// as `None`.
+    fn max_key_len(&self) -> usize {
+        crate::MAX_KEY_LEN
+    }
+
     /// The raft-apply path: commits `batch` with the store's [`SyncMode`].
     ///
     /// With `index = Some(i)`:

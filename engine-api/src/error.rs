@@ -48,6 +48,31 @@ pub enum Error {
         found: String,
     },
 
+    /// The directory holds a store of the other layout: a groups store opened as a store
+    /// of one group, or the reverse.
+    #[error("{} is {found}; refusing to open it as {expected}", path.display())]
+    LayoutMismatch {
+        /// The directory that was being opened.
+        path: PathBuf,
+        /// The layout the open asked for.
+        expected: crate::Layout,
+        /// The layout the directory's marker records.
+        found: crate::Layout,
+    },
+
+    /// A groups store has no group with this id.
+    #[error("no group {0} in this store")]
+    NoSuchGroup(u64),
+
+    /// A group with this id already exists.
+    #[error("group {0} already exists")]
+    GroupExists(u64),
+
+    /// The group is open: a group has one handle at a time, and an open group cannot
+    /// be dropped.
+    #[error("group {0} is open")]
+    GroupInUse(u64),
+
     /// The store was written by a newer fsmstore layout than this build understands.
     #[error("{} has store format {found}; this build supports up to {supported}", path.display())]
     UnsupportedFormat {
@@ -143,6 +168,26 @@ impl Error {
                 Error::Corruption(format!("{engine}: {error}"))
             }
             _ => Error::Io(error),
+        }
+    }
+
+    /// The same error again, for each member of a shared commit that failed: the same
+    /// variant and message (an engine's own error keeps only its message).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Io(error) => Error::Io(std::io::Error::new(error.kind(), error.to_string())),
+            Error::Corruption(why) => Error::Corruption(why.clone()),
+            Error::InvalidSnapshot(why) => Error::InvalidSnapshot(why.clone()),
+            Error::InvalidArgument(why) => Error::InvalidArgument(why.clone()),
+            Error::Config(why) => Error::Config(why.clone()),
+            Error::Stopped(why) => Error::Stopped(why.clone()),
+            Error::Locked(path) => Error::Locked(path.clone()),
+            Error::ReadOnly(path) => Error::ReadOnly(path.clone()),
+            Error::NoSuchGroup(id) => Error::NoSuchGroup(*id),
+            Error::GroupExists(id) => Error::GroupExists(*id),
+            Error::GroupInUse(id) => Error::GroupInUse(*id),
+            Error::Backend { engine, source } => Error::backend(engine, source.to_string()),
+            other => Error::backend("fsmstore", other.to_string()),
         }
     }
 

@@ -55,6 +55,8 @@ mod engine;
 mod error;
 mod fsync;
 mod generation;
+mod groups;
+mod home;
 mod keys;
 mod lock;
 mod marker;
@@ -80,9 +82,14 @@ pub use deep_check::{DeepCheck, check_view};
 pub use engine::{ApplyOutcome, Engine, View};
 pub use error::{Error, Result};
 pub use fsync::{sync_dir, sync_parent, sync_tree};
+pub use groups::{
+    CommitStats, GROUP_KEY_PREFIX_LEN, GROUP_MAX_KEY_LEN, GroupInfo, GroupRaw, GroupStore, Groups,
+};
 pub use keys::{deleted_by_prefix, prefix_successor};
 pub use lock::LOCK_FILE;
-pub use marker::{MARKER_FILE, Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
+pub use marker::{
+    Layout, MARKER_FILE, Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker,
+};
 pub use range::{DeletedRanges, Direction, KeyRange, RangeQuery, ScanVisitor, visit_each};
 pub use raw::{Durability, RawEngine, ReadView, Recovery};
 pub use restore_gate::{FallbackReason, RestoreDecision, decide_restore};

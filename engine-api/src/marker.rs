@@ -20,8 +20,40 @@ pub const MARKER_FILE: &str = "FSMSTORE";
 /// The store layout version this build writes and the newest it reads.
 ///
 /// 1: the engine's files sit in the store directory. 2 adds engine generations (see
-/// [`Marker::generation`]); a version-1 store is generation 0 and opens unchanged.
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// [`Marker::generation`]); a version-1 store is generation 0 and opens unchanged. 3 is
+/// a groups store ([`Layout::Groups`]); a store of one group keeps writing 2, so builds
+/// that predate groups still open it, and refuse a groups store.
+pub const STORE_FORMAT_VERSION: u32 = 3;
+
+/// What a store directory holds: one state machine, or many groups in one engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// One state machine: a [`Store`](crate::Store).
+    #[default]
+    Single,
+    /// Many groups, each an [`Engine`](crate::Engine) of its own, in one engine: a
+    /// [`GroupStore`](crate::GroupStore).
+    Groups,
+}
+
+impl Layout {
+    /// The store format version a marker of this layout is written with.
+    pub fn format_version(self) -> u32 {
+        match self {
+            Layout::Single => 2,
+            Layout::Groups => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layout::Single => "a one-group store",
+            Layout::Groups => "a groups store",
+        })
+    }
+}
 
 const MAGIC_LINE: &str = "fsmstore store marker";
 
@@ -53,6 +85,8 @@ pub struct Marker {
     /// An open that finds the engine recovered below it fails with
     /// [`Error::RolledBack`] instead of serving an older state.
     pub pinned: Option<u64>,
+    /// One state machine, or many groups.
+    pub layout: Layout,
 }
 
 impl Marker {
@@ -76,6 +110,9 @@ impl Marker {
         if let Some(pinned) = self.pinned {
             text.push_str(&format!("pinned={pinned}\n"));
         }
+        if self.layout == Layout::Groups {
+            text.push_str("layout=groups\n");
+        }
         text
     }
 
@@ -90,6 +127,7 @@ impl Marker {
         let mut generation = 0;
         let mut complete = true;
         let (mut unsynced_writes, mut pinned) = (false, None);
+        let mut layout = Layout::Single;
         for line in lines.filter(|line| !line.is_empty()) {
             let (key, value) = line
                 .split_once('=')
@@ -111,6 +149,13 @@ impl Marker {
                 }
                 "creating" => complete = value != "1",
                 "unsynced_writes" => unsynced_writes = value == "1",
+                "layout" => {
+                    layout = match value {
+                        "single" => Layout::Single,
+                        "groups" => Layout::Groups,
+                        _ => return Err(corrupt("unknown layout")),
+                    }
+                }
                 "pinned" => {
                     pinned = Some(
                         value
@@ -130,6 +175,7 @@ impl Marker {
             complete,
             unsynced_writes,
             pinned,
+            layout,
         })
     }
 
@@ -201,6 +247,17 @@ pub fn check_dir(dir: &Path, engine: &str) -> Result<Option<Marker>> {
 /// as complete. The marker is written to a temporary file, fsynced, renamed into place
 /// and the directory fsynced, so a crash leaves either no marker or a whole one.
 pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker> {
+    claim_dir_as(dir, engine, sync_mode, Layout::Single)
+}
+
+/// [`claim_dir`] for a store of `layout`. An existing store of the other layout is
+/// returned as it is: the caller compares.
+pub(crate) fn claim_dir_as(
+    dir: &Path,
+    engine: &str,
+    sync_mode: SyncMode,
+    layout: Layout,
+) -> Result<Marker> {
     if let Some(marker) = check_dir(dir, engine)? {
         return Ok(marker);
     }
@@ -210,12 +267,13 @@ pub fn claim_dir(dir: &Path, engine: &str, sync_mode: SyncMode) -> Result<Marker
     }
     let marker = Marker {
         engine: engine.to_owned(),
-        format_version: STORE_FORMAT_VERSION,
+        format_version: layout.format_version(),
         created_sync_mode: Some(sync_mode),
         generation: 0,
         complete: false,
         unsynced_writes: false,
         pinned: None,
+        layout,
     };
     marker.write(dir)?;
     Ok(marker)
@@ -250,7 +308,8 @@ mod tests {
         claim_dir(&dir, "redb", SyncMode::NoSync).expect("claim");
         let marker = read_marker(&dir).expect("marker");
         assert_eq!(marker.engine, "redb");
-        assert_eq!(marker.format_version, STORE_FORMAT_VERSION);
+        assert_eq!(marker.format_version, Layout::Single.format_version());
+        assert_eq!(marker.layout, Layout::Single);
         assert_eq!(marker.created_sync_mode, Some(SyncMode::NoSync));
         claim_dir(&dir, "redb", SyncMode::Sync).expect("reclaim by the same engine");
     }

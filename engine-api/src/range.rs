@@ -309,6 +309,12 @@ impl DeletedRanges {
         }
     }
 
+    /// Ranges already computed (ascending and disjoint), such as one group's share of
+    /// another op's ranges.
+    pub(crate) fn from_ranges(ranges: [Option<KeyRange>; 2]) -> Self {
+        Self { ranges }
+    }
+
     /// The ranges, ascending and disjoint.
     pub fn iter(&self) -> impl Iterator<Item = &KeyRange> + '_ {
         self.ranges.iter().flatten()

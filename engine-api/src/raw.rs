@@ -113,6 +113,12 @@ pub trait RawEngine: Send + Sync + Sized + 'static {
     /// a descriptor of its own would silently unlock the engine.
     const LOCK_FILES: &'static [&'static str] = &[];
 
+    /// The longest data key or meta name the store accepts through this backend (see
+    /// [`Engine::max_key_len`](crate::Engine::max_key_len)). Every engine takes
+    /// [`MAX_KEY_LEN`](crate::MAX_KEY_LEN); only an adapter that lengthens keys (a group)
+    /// takes less.
+    const MAX_KEY_LEN: usize = crate::MAX_KEY_LEN;
+
     /// Whether the engine keeps data across processes.
     const IS_DURABLE: bool;
 

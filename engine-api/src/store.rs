@@ -2,25 +2,23 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::ops::{ControlFlow, Deref};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 
 use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index};
-use crate::batch::{Commit, MAX_KEY_LEN, WriteBatch};
+use crate::batch::{Commit, WriteBatch};
 use crate::config::Config;
 use crate::deep_check::{DeepCheck, check_view};
 use crate::engine::{ApplyOutcome, Engine, View};
 use crate::error::{Error, Result};
-use crate::fsync::{sync_dir, sync_parent, sync_tree};
-use crate::generation;
-use crate::lock::StoreLock;
-use crate::marker::{Marker, STORE_FORMAT_VERSION, check_dir, claim_dir, read_marker};
+use crate::home::{DirHome, Home, SwitchFailed};
+use crate::marker::Layout;
 use crate::metrics::{self, SyncTrigger};
 use crate::observe::{self, SnapshotTransfer};
 use crate::range::{Direction, KeyRange, RangeQuery, ScanVisitor};
-use crate::raw::{Durability, RawEngine, ReadView, Recovery};
+use crate::raw::{Durability, RawEngine, ReadView};
 use crate::snapshot::{
     Namespace, SNAPSHOT_FORMAT_VERSION, SnapshotHeader, SnapshotReader, SnapshotWriter,
 };
@@ -32,8 +30,8 @@ use crate::sync_mode::{SYNC_MODE_ENV, SyncMode};
 const RESTORE_CHUNK_BYTES: usize = 8 << 20;
 const RESTORE_CHUNK_OPS: usize = 16 * 1024;
 
-/// What the apply lock guards: the applied index as the store knows it, and the marker
-/// (whose generation a restore changes).
+/// What the apply lock guards: the applied index as the store knows it, and whether the
+/// store stopped.
 #[derive(Debug)]
 struct IndexState {
     /// The applied index on disk (committed, maybe not yet durable). Cached so that
@@ -41,8 +39,6 @@ struct IndexState {
     applied: Option<u64>,
     /// The highest applied index known to be durable; `None` when unknown.
     durable: Option<u64>,
-    /// The directory marker as last written.
-    marker: Marker,
     /// Why the store stopped accepting writes: a durable commit or a sync failed (see
     /// [`Error::Stopped`]). `None` while it is healthy.
     stopped: Option<String>,
@@ -57,13 +53,12 @@ struct IndexState {
 pub struct Store<R: RawEngine> {
     /// The backend; replaced by a restore, taken by close or drop.
     raw: RwLock<Option<R>>,
-    dir: PathBuf,
+    /// Where the store lives: its directory, marker and lock, or its group.
+    home: Box<dyn Home<R>>,
     /// The configuration the backend was opened with (sync mode resolved).
     config: Config,
     sync_mode: SyncMode,
     index: Mutex<IndexState>,
-    /// The directory lock, held until the store is dropped.
-    _lock: StoreLock,
 }
 
 /// Read access to the live backend.
@@ -111,81 +106,24 @@ impl<R: RawEngine> Store<R> {
         let sync_mode =
             SyncMode::resolve(config.sync_mode, std::env::var_os(SYNC_MODE_ENV).as_deref())?;
         let config = config.clone().with_sync_mode(sync_mode);
-        if config.read_only {
-            return Self::open_read_only(dir, config);
-        }
-        // Refuse another engine's directory before writing anything into it, the lock
-        // file included; then check again under the lock.
-        check_dir(dir, R::NAME)?;
-        if !dir.exists() {
-            std::fs::create_dir(dir)?;
-        }
-        let lock = StoreLock::exclusive(dir)?;
-        let mut marker = claim_dir(dir, R::NAME, sync_mode)?;
-        let raw = if marker.complete {
-            open_live::<R>(dir, &config, &marker)?
-        } else {
-            // Nothing of an unfinished creation was ever acknowledged: start over.
-            generation::clear_unfinished(dir)?;
-            let raw = R::open(dir, &config)?;
-            raw.sync()?;
-            sync_tree(dir, R::LOCK_FILES)?;
-            marker.complete = true;
-            marker.write(dir)?;
-            sync_parent(dir)?;
-            raw
-        };
-        // Only once the live generation is open (and the store locked): what an
-        // interrupted restore left behind goes.
-        if let Err(error) = generation::remove_others(dir, marker.generation) {
-            tracing::warn!(engine = R::NAME, %error, "could not remove an old engine generation; retried at the next open");
-        }
-        Self::with_backend(dir, config, raw, marker, lock)
+        let (raw, home) = DirHome::open::<R>(dir, &config, Layout::Single)?;
+        Self::with_home(config, raw, Box::new(home))
     }
 
-    fn open_read_only(dir: &Path, config: Config) -> Result<Self> {
-        let lock = StoreLock::shared(dir)?;
-        let marker = match check_dir(dir, R::NAME)? {
-            Some(marker) if marker.complete => marker,
-            Some(_) => {
-                return Err(Error::Corruption(format!(
-                    "{}: the store's creation never finished",
-                    dir.display()
-                )));
-            }
-            None => {
-                return Err(Error::BackendMismatch {
-                    path: dir.to_owned(),
-                    expected: R::NAME.to_owned(),
-                    found: "no fsmstore store".to_owned(),
-                });
-            }
-        };
-        let raw = open_live::<R>(dir, &config, &marker)?;
-        Self::with_backend(dir, config, raw, marker, lock)
-    }
-
-    fn with_backend(
-        dir: &Path,
-        config: Config,
-        raw: R,
-        marker: Marker,
-        lock: StoreLock,
-    ) -> Result<Self> {
+    /// A store over `raw` that lives in `home`; `config`'s sync mode is resolved.
+    pub(crate) fn with_home(config: Config, raw: R, home: Box<dyn Home<R>>) -> Result<Self> {
         let applied = decode_applied_index(raw.get_meta(APPLIED_INDEX_KEY)?.as_deref());
         observe::opened(applied);
         Ok(Self {
             raw: RwLock::new(Some(raw)),
-            dir: dir.to_owned(),
+            home,
             sync_mode: config.sync_mode,
             config,
             index: Mutex::new(IndexState {
                 applied,
                 durable: None,
-                marker,
                 stopped: None,
             }),
-            _lock: lock,
         })
     }
 
@@ -212,7 +150,9 @@ impl<R: RawEngine> Store<R> {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let _span = raw.is_some().then(|| observe::close(R::NAME, &self.dir));
+        let _span = raw
+            .is_some()
+            .then(|| observe::close(R::NAME, self.home.path()));
         let stopped = self
             .index
             .get_mut()
@@ -223,22 +163,7 @@ impl<R: RawEngine> Store<R> {
             (Some(_), _) if self.config.read_only => Ok(()),
             // A sync now could vouch for pages the failed one lost.
             (Some(_), Some(reason)) => Err(Error::Stopped(reason)),
-            (Some(raw), None) => {
-                raw.close()?;
-                metrics::synced(R::NAME, SyncTrigger::Close);
-                // Every commit is durable now: the next open recovers a log with no
-                // holes (unless a later session writes unsynced again).
-                let marker = &mut self
-                    .index
-                    .get_mut()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .marker;
-                if marker.unsynced_writes {
-                    marker.unsynced_writes = false;
-                    marker.write(&self.dir)?;
-                }
-                Ok(())
-            }
+            (Some(raw), None) => self.home.close(raw),
             (None, _) => Ok(()),
         }
     }
@@ -246,7 +171,7 @@ impl<R: RawEngine> Store<R> {
     /// Refuses a write on a read-only or stopped store.
     fn writable(&self, state: &IndexState) -> Result<()> {
         if self.config.read_only {
-            return Err(Error::ReadOnly(self.dir.clone()));
+            return Err(Error::ReadOnly(self.home.path().to_owned()));
         }
         match &state.stopped {
             Some(reason) => Err(Error::Stopped(reason.clone())),
@@ -299,16 +224,8 @@ impl<R: RawEngine> Store<R> {
         durability: Durability,
         touches_applied_index: bool,
     ) -> Result<()> {
-        if durability == Durability::Buffered && !state.marker.unsynced_writes {
-            // Durably before the first commit the OS may lose in part: the next open
-            // must know that the engine's log may hold holes. Once per session, and
-            // never for a session that only reads (a cold start stays write-free).
-            let marker = Marker {
-                unsynced_writes: true,
-                ..state.marker.clone()
-            };
-            marker.write(&self.dir)?;
-            state.marker = marker;
+        if durability == Durability::Buffered {
+            self.home.before_unsynced_commit()?;
         }
         if let Err(error) = self.raw().commit(&Commit::new(batch, index), durability) {
             // An engine may fail after the commit became visible (e.g. the fsync after
@@ -348,9 +265,13 @@ impl<R: RawEngine> Engine for Store<R> {
         self.sync_mode
     }
 
+    fn max_key_len(&self) -> usize {
+        R::MAX_KEY_LEN
+    }
+
     fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
         let started = metrics::Started::now();
-        let summary = batch.validate()?;
+        let summary = batch.validate_within(R::MAX_KEY_LEN)?;
         if index == Some(0) {
             return Err(Error::invalid_argument(
                 "raft index 0 is not a valid applied index",
@@ -386,7 +307,7 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn write(&self, batch: &WriteBatch) -> Result<()> {
-        let summary = batch.validate()?;
+        let summary = batch.validate_within(R::MAX_KEY_LEN)?;
         let mut state = self.lock();
         self.writable(&state)?;
         self.commit_locked(
@@ -415,14 +336,14 @@ impl<R: RawEngine> Engine for Store<R> {
             (_, Some(durable)) if durable >= index => {
                 // Durable already (a Sync apply, or an earlier pin): only the marker
                 // may lag behind it.
-                self.record_pin(&mut state, durable);
+                self.home.record_pin(durable);
                 durable
             }
             (Some(applied), _) if applied >= index => {
-                let _span = observe::checkpoint(R::NAME, &self.dir, index);
+                let _span = observe::checkpoint(R::NAME, self.home.path(), index);
                 self.sync_locked(&mut state)?;
                 metrics::synced(R::NAME, SyncTrigger::Checkpoint);
-                self.record_pin(&mut state, applied);
+                self.home.record_pin(applied);
                 applied
             }
             (applied, _) => {
@@ -445,14 +366,14 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        if !storable(key) {
+        if !storable(key, R::MAX_KEY_LEN) {
             return Ok(None);
         }
         self.raw().get(key)
     }
 
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
-        if !storable(name) {
+        if !storable(name, R::MAX_KEY_LEN) {
             return Ok(None);
         }
         self.raw().get_meta(name)
@@ -470,11 +391,16 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn view(&self, read: &mut dyn FnMut(&dyn View) -> Result<()>) -> Result<()> {
-        self.raw().with_view(&mut |view| read(&StoreView(view)))
+        self.raw().with_view(&mut |view| {
+            read(&StoreView {
+                view,
+                max_key_len: R::MAX_KEY_LEN,
+            })
+        })
     }
 
     fn export(&self, out: &mut dyn Write) -> Result<SnapshotHeader> {
-        let transfer = SnapshotTransfer::export(R::NAME, &self.dir);
+        let transfer = SnapshotTransfer::export(R::NAME, self.home.path());
         let mut out = transfer.counted(out);
         let header = self
             .raw()
@@ -484,55 +410,39 @@ impl<R: RawEngine> Engine for Store<R> {
     }
 
     fn restore(&self, input: &mut dyn Read) -> Result<SnapshotHeader> {
-        let transfer = SnapshotTransfer::restore(R::NAME, &self.dir);
+        let transfer = SnapshotTransfer::restore(R::NAME, self.home.path());
         let mut state = self.lock();
         self.writable(&state)?;
         // A stream that is not a snapshot at all fails before anything is created.
         let reader =
             SnapshotReader::new(transfer.counted(BufReader::with_capacity(1 << 16, input)))?;
-        let next = state.marker.generation + 1;
-        let staging = generation::fresh_dir(&self.dir, next)?;
-        let loaded = R::open(&staging, &self.config).and_then(|raw| {
-            let header = load_snapshot(&raw, reader)?;
-            // The new generation's files and directories, and its entry in the store
-            // directory, are durable before the marker names it.
-            sync_tree(&staging, R::LOCK_FILES)?;
-            sync_dir(&self.dir)?;
-            Ok((raw, header))
+        let (raw, next) = self.home.stage(&self.config)?;
+        let loaded = load_snapshot(&raw, reader, R::MAX_KEY_LEN).and_then(|header| {
+            self.home.seal(next)?;
+            Ok(header)
         });
-        let (raw, header) = match loaded {
-            Ok(loaded) => loaded,
+        let header = match loaded {
+            Ok(header) => header,
             Err(error) => {
-                self.discard_generation(next);
-                return Err(error);
-            }
-        };
-        let marker = Marker {
-            format_version: STORE_FORMAT_VERSION,
-            generation: next,
-            // The restored index is durable; an older snapshot lowers the pin.
-            pinned: header.applied_index,
-            ..state.marker.clone()
-        };
-        let switched = marker.write(&self.dir);
-        if let Err(error) = switched {
-            // The rename may have happened before the failure (an fsync of the
-            // directory that failed): what the marker now says decides.
-            let on_disk = read_marker(&self.dir).map(|marker| marker.generation);
-            // Either way the directory's durable state is unknown: stop.
-            Self::stop(&mut state, &error);
-            if on_disk.ok() != Some(next) {
                 drop(raw);
-                self.discard_generation(next);
+                self.home.discard(next);
                 return Err(error);
             }
-            self.swap_in(&mut state, raw, marker, header);
+        };
+        if let Err(SwitchFailed { error, switched }) = self.home.switch(next, header.applied_index)
+        {
+            // Either way the store's durable state is unknown: stop.
+            Self::stop(&mut state, &error);
+            if switched {
+                self.swap_in(&mut state, raw, header);
+            } else {
+                drop(raw);
+                self.home.discard(next);
+            }
             return Err(error);
         }
-        self.swap_in(&mut state, raw, marker, header);
-        if let Err(error) = generation::remove_others(&self.dir, next) {
-            tracing::warn!(engine = R::NAME, %error, "could not remove the replaced engine generation; retried at the next open");
-        }
+        self.swap_in(&mut state, raw, header);
+        self.home.remove_others(next);
         transfer.finished(&header);
         Ok(header)
     }
@@ -566,30 +476,8 @@ impl<R: RawEngine> Engine for Store<R> {
 }
 
 impl<R: RawEngine> Store<R> {
-    /// Records a durable pin in the marker, outside the engine, so that an open that
-    /// finds the engine recovered below it refuses instead of serving an older state.
-    ///
-    /// The engine already holds the pin durably, so a marker that cannot be written
-    /// loses only that check: the old marker (or the new one, if the rename happened)
-    /// stays whole and below what the engine holds.
-    fn record_pin(&self, state: &mut IndexState, pinned: u64) {
-        if !R::IS_DURABLE || state.marker.pinned >= Some(pinned) {
-            return;
-        }
-        let marker = Marker {
-            pinned: Some(pinned),
-            ..state.marker.clone()
-        };
-        match marker.write(&self.dir) {
-            Ok(()) => state.marker = marker,
-            Err(error) => {
-                tracing::warn!(engine = R::NAME, %error, pinned, "could not record the pinned index in the marker");
-            }
-        }
-    }
-
-    /// Makes a restored generation the live one (the marker already names it).
-    fn swap_in(&self, state: &mut IndexState, raw: R, marker: Marker, header: SnapshotHeader) {
+    /// Makes a restored generation the live one (its home already switched to it).
+    fn swap_in(&self, state: &mut IndexState, raw: R, header: SnapshotHeader) {
         let replaced = self
             .raw
             .write()
@@ -597,40 +485,35 @@ impl<R: RawEngine> Store<R> {
             .replace(raw);
         // The replaced generation is garbage now: close it without a sync.
         drop(replaced);
-        state.marker = marker;
         state.applied = header.applied_index;
         state.durable = header.applied_index;
-    }
-
-    fn discard_generation(&self, generation: u64) {
-        let dir = generation::engine_dir(&self.dir, generation);
-        if let Err(error) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(engine = R::NAME, %error, dir = %dir.display(), "could not remove a failed restore's files; removed at the next open");
-        }
     }
 }
 
 /// A backend's read view behind the checks every read gets.
-struct StoreView<'a>(&'a dyn ReadView);
+struct StoreView<'a> {
+    view: &'a dyn ReadView,
+    max_key_len: usize,
+}
 
 impl View for StoreView<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        if !storable(key) {
+        if !storable(key, self.max_key_len) {
             return Ok(None);
         }
-        self.0.get(Namespace::Data, key)
+        self.view.get(Namespace::Data, key)
     }
 
     fn get_meta(&self, name: &[u8]) -> Result<Option<Bytes>> {
-        if !storable(name) {
+        if !storable(name, self.max_key_len) {
             return Ok(None);
         }
-        self.0.get(Namespace::Meta, name)
+        self.view.get(Namespace::Meta, name)
     }
 
     fn scan(&self, query: &RangeQuery, visit: &mut ScanVisitor<'_>) -> Result<()> {
         match query.key_range() {
-            Some(range) => scan_view(self.0, &range, query, visit),
+            Some(range) => scan_view(self.view, &range, query, visit),
             None => Ok(()),
         }
     }
@@ -716,10 +599,17 @@ fn export_view(view: &dyn ReadView, out: &mut dyn Write) -> Result<SnapshotHeade
 fn load_snapshot<R: RawEngine>(
     raw: &R,
     mut reader: SnapshotReader<impl Read>,
+    max_key_len: usize,
 ) -> Result<SnapshotHeader> {
     let mut batch = WriteBatch::new();
     let mut bytes = 0;
     while let Some(record) = reader.next_record()? {
+        if record.key.len() > max_key_len {
+            return Err(Error::invalid_argument(format!(
+                "the snapshot holds a key of {} bytes; this store accepts at most {max_key_len}",
+                record.key.len()
+            )));
+        }
         bytes += record.key.len() + record.value.len();
         match record.namespace {
             Namespace::Data => batch.put(record.key, record.value),
@@ -739,49 +629,10 @@ fn load_snapshot<R: RawEngine>(
     Ok(header)
 }
 
-/// Opens the live generation of the complete store at `dir`: its engine files must be
-/// there, the engine is told how the sessions since the last clean close wrote, and an
-/// engine that recovered below the marker's pinned index is refused.
-fn open_live<R: RawEngine>(dir: &Path, config: &Config, marker: &Marker) -> Result<R> {
-    generation::check_live(dir, R::NAME, marker.generation, R::ENGINE_FILES)?;
-    let raw = R::open_recovering(
-        &generation::engine_dir(dir, marker.generation),
-        config,
-        recovery(marker),
-    )?;
-    check_not_rolled_back(dir, &raw, marker)?;
-    Ok(raw)
-}
-
-/// What the marker says about how the sessions since the last clean close wrote.
-fn recovery(marker: &Marker) -> Recovery {
-    if marker.unsynced_writes {
-        Recovery::AFTER_UNSYNCED_WRITES
-    } else {
-        Recovery::STRICT
-    }
-}
-
-/// Refuses an engine that recovered to an applied index below the marker's durable pin.
-fn check_not_rolled_back<R: RawEngine>(dir: &Path, raw: &R, marker: &Marker) -> Result<()> {
-    let Some(pinned) = marker.pinned else {
-        return Ok(());
-    };
-    let recovered = decode_applied_index(raw.get_meta(APPLIED_INDEX_KEY)?.as_deref());
-    if R::IS_DURABLE && recovered < Some(pinned) {
-        return Err(Error::RolledBack {
-            path: dir.to_owned(),
-            recovered,
-            pinned,
-        });
-    }
-    Ok(())
-}
-
 /// Whether a key of this length can be stored at all. Other keys cannot exist, so reads
 /// answer without asking an engine that may not accept them.
-fn storable(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_LEN
+fn storable(key: &[u8], max_key_len: usize) -> bool {
+    !key.is_empty() && key.len() <= max_key_len
 }
 
 impl<R: RawEngine> Drop for Store<R> {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! fsmstore-probe open <engine> <dir> <sync|nosync>
+//! fsmstore-probe open-group <engine> <dir> <sync|nosync>   (the harness's group under test)
 //! fsmstore-probe writer <engine> <dir> <sync|nosync> <checkpoint-every> <write-every> <close-every>
 //! fsmstore-probe restore <engine> <dir> <sync|nosync> <snapshot-file>
 //! fsmstore-probe restorer <engine> <dir> <sync|nosync> <snapshot-file> <applies-before>
@@ -45,10 +46,14 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> fsmstore::Result<String> {
     match args {
-        [command, engine, dir, mode] if command == "open" => {
+        [command, engine, dir, mode] if command == "open" || command == "open-group" => {
             let backend: Backend = engine.parse()?;
             let mode: SyncMode = mode.parse()?;
-            let store = fsmstore::open(backend, dir, &Config::new(mode))?;
+            let store = if command == "open" {
+                fsmstore::open(backend, dir, &Config::new(mode))?
+            } else {
+                conformance::harness::open_in_group(backend, dir.as_ref(), &Config::new(mode))?
+            };
             let line = format!(
                 "opened engine={} sync_mode={}",
                 store.engine_name(),

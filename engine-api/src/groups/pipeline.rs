@@ -1,0 +1,299 @@
+//! The commit pipeline: many groups' commits, one engine commit and one fsync.
+//!
+//! Callers queue their ops; the first in line leads: it takes what is queued (up to
+//! [`MAX_ROUND_BYTES`], at least one commit, so one big batch cannot starve the rest),
+//! commits it as ONE engine commit, durable if any member asked for durability, and
+//! wakes the others. The next leader takes what queued meanwhile. There is no timer: a
+//! caller alone commits at once, and callers that arrive while a round runs share the
+//! next one. Only the leader touches the engine, so the engine never sees two commits at
+//! once.
+//!
+//! A round is all or nothing: if its commit (or its sync) fails, every member gets the
+//! error, and after a failed durable round the pipeline refuses every later commit
+//! ([`Error::Stopped`]): the kernel may have dropped pages the fsync could not write, so
+//! no later fsync may vouch for them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::batch::RawOp;
+use crate::error::{Error, Result};
+use crate::raw::Durability;
+
+/// The most bytes (keys and values) one round takes, unless its first commit alone is
+/// larger.
+pub(crate) const MAX_ROUND_BYTES: usize = 4 << 20;
+
+/// How many commits and engine commits the pipeline has made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Commits submitted by groups (applies, writes, syncs, checkpoints, restores'
+    /// chunks, creations and drops) that reached the engine.
+    pub commits: u64,
+    /// Engine commits (rounds) made for them.
+    pub rounds: u64,
+    /// Rounds that were durable: one fsync (or the engine's equivalent) each.
+    pub durable_rounds: u64,
+}
+
+struct Member {
+    ticket: u64,
+    ops: Vec<RawOp>,
+    durability: Durability,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Member>,
+    leading: bool,
+    next_ticket: u64,
+    finished: HashMap<u64, Result<()>>,
+    stopped: Option<String>,
+    stats: CommitStats,
+}
+
+/// The queue and its leader's hand-over.
+#[derive(Default)]
+pub(crate) struct Pipeline {
+    queue: Mutex<Queue>,
+    turn: Condvar,
+}
+
+impl Pipeline {
+    /// Commits `ops` with at least `durability`, in a round with whatever else is
+    /// queued. `commit` makes one engine commit (an empty op list with
+    /// [`Durability::Durable`] is a sync); it is called by one caller at a time.
+    pub(crate) fn submit(
+        &self,
+        ops: Vec<RawOp>,
+        durability: Durability,
+        commit: &dyn Fn(&[RawOp], Durability) -> Result<()>,
+    ) -> Result<()> {
+        let mut queue = self.lock();
+        if let Some(reason) = &queue.stopped {
+            return Err(Error::Stopped(reason.clone()));
+        }
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.waiting.push_back(Member {
+            ticket,
+            ops,
+            durability,
+        });
+        loop {
+            if let Some(outcome) = queue.finished.remove(&ticket) {
+                return outcome;
+            }
+            if queue.leading {
+                queue = self
+                    .turn
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            queue.leading = true;
+            let round = take_round(&mut queue.waiting);
+            let stopped = queue.stopped.clone();
+            drop(queue);
+            let tickets: Vec<u64> = round.iter().map(|member| member.ticket).collect();
+            let outcome = match stopped {
+                Some(reason) => Err((Error::Stopped(reason), Durability::Buffered)),
+                None => run(round, commit),
+            };
+            queue = self.lock();
+            queue.leading = false;
+            match &outcome {
+                Ok(durability) => {
+                    queue.stats.commits += tickets.len() as u64;
+                    queue.stats.rounds += 1;
+                    if *durability == Durability::Durable {
+                        queue.stats.durable_rounds += 1;
+                    }
+                }
+                Err((error, Durability::Durable)) if queue.stopped.is_none() => {
+                    tracing::error!(%error, members = tickets.len(), "a shared durable commit failed; the store stops accepting writes until it is reopened");
+                    queue.stopped = Some(error.to_string());
+                }
+                Err(_) => {}
+            }
+            for ticket in tickets {
+                let result = match &outcome {
+                    Ok(_) => Ok(()),
+                    Err((error, _)) => Err(error.duplicate()),
+                };
+                queue.finished.insert(ticket, result);
+            }
+            self.turn.notify_all();
+        }
+    }
+
+    /// What the pipeline has committed so far.
+    pub(crate) fn stats(&self) -> CommitStats {
+        self.lock().stats
+    }
+
+    /// Whether a durable round failed, and why.
+    pub(crate) fn stopped(&self) -> Option<String> {
+        self.lock().stopped.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Every field is replaced whole under the lock; a panic cannot leave one
+        // half-written.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The front of the queue, up to the byte cap (always at least one commit).
+fn take_round(waiting: &mut VecDeque<Member>) -> Vec<Member> {
+    let mut round = Vec::new();
+    let mut bytes = 0;
+    while let Some(member) = waiting.front() {
+        let size: usize = member.ops.iter().map(RawOp::size).sum();
+        if !round.is_empty() && bytes + size > MAX_ROUND_BYTES {
+            break;
+        }
+        bytes += size;
+        round.extend(waiting.pop_front());
+    }
+    round
+}
+
+/// Commits one round as one engine commit; reports its durability, or the error and
+/// the durability it was made with.
+fn run(
+    round: Vec<Member>,
+    commit: &dyn Fn(&[RawOp], Durability) -> Result<()>,
+) -> Result<Durability, (Error, Durability)> {
+    let durability = if round
+        .iter()
+        .any(|member| member.durability == Durability::Durable)
+    {
+        Durability::Durable
+    } else {
+        Durability::Buffered
+    };
+    let ops: Vec<RawOp> = round.into_iter().flat_map(|member| member.ops).collect();
+    if ops.is_empty() && durability == Durability::Buffered {
+        return Ok(durability);
+    }
+    commit(&ops, durability)
+        .map(|()| durability)
+        .map_err(|error| (error, durability))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn put(key: &str) -> Vec<RawOp> {
+        vec![RawOp::Put {
+            key: key.to_owned().into(),
+            value: "v".into(),
+        }]
+    }
+
+    #[test]
+    fn commits_queued_while_a_round_runs_share_the_next_round() {
+        let pipeline = Arc::new(Pipeline::default());
+        let commits = Arc::new(AtomicUsize::new(0));
+        let threads = 8;
+        let per_thread = 50;
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let (pipeline, commits) = (&pipeline, &commits);
+                scope.spawn(move || {
+                    for i in 0..per_thread {
+                        pipeline
+                            .submit(
+                                put(&format!("{thread}/{i}")),
+                                Durability::Durable,
+                                &|ops, _| {
+                                    commits.fetch_add(1, Ordering::SeqCst);
+                                    assert!(!ops.is_empty());
+                                    // An fsync's worth of time, so that others queue meanwhile.
+                                    std::thread::sleep(Duration::from_millis(2));
+                                    Ok(())
+                                },
+                            )
+                            .expect("commit");
+                    }
+                });
+            }
+        });
+        let stats = pipeline.stats();
+        assert_eq!(stats.commits, (threads * per_thread) as u64);
+        assert_eq!(stats.rounds, commits.load(Ordering::SeqCst) as u64);
+        assert_eq!(stats.durable_rounds, stats.rounds);
+        assert!(
+            stats.rounds * 3 < stats.commits,
+            "{} rounds for {} commits: the pipeline did not share rounds",
+            stats.rounds,
+            stats.commits
+        );
+    }
+
+    #[test]
+    fn a_failed_durable_round_fails_every_member_and_stops_the_pipeline() {
+        let pipeline = Pipeline::default();
+        let failing = |_: &[RawOp], _: Durability| -> Result<()> {
+            Err(Error::Io(std::io::Error::other("injected fsync failure")))
+        };
+        let error = pipeline
+            .submit(put("a"), Durability::Durable, &failing)
+            .expect_err("the round fails");
+        assert!(matches!(error, Error::Io(_)), "{error}");
+        let error = pipeline
+            .submit(put("b"), Durability::Buffered, &|_, _| Ok(()))
+            .expect_err("a stopped pipeline refuses");
+        assert!(matches!(error, Error::Stopped(_)), "{error}");
+        assert!(pipeline.stopped().is_some());
+        assert_eq!(pipeline.stats().rounds, 0);
+    }
+
+    #[test]
+    fn a_failed_buffered_round_fails_its_members_and_keeps_going() {
+        let pipeline = Pipeline::default();
+        pipeline
+            .submit(put("a"), Durability::Buffered, &|_, _| {
+                Err(Error::invalid_argument("refused"))
+            })
+            .expect_err("the round fails");
+        pipeline
+            .submit(put("b"), Durability::Buffered, &|_, _| Ok(()))
+            .expect("the next round commits");
+        assert!(pipeline.stopped().is_none());
+    }
+
+    #[test]
+    fn a_round_takes_at_most_the_byte_cap_but_always_one_commit() {
+        let big = |key: &str| {
+            vec![RawOp::Put {
+                key: key.to_owned().into(),
+                value: vec![0; MAX_ROUND_BYTES / 2 + 1].into(),
+            }]
+        };
+        let mut waiting: VecDeque<Member> = ["a", "b", "c"]
+            .into_iter()
+            .enumerate()
+            .map(|(ticket, key)| Member {
+                ticket: ticket as u64,
+                ops: big(key),
+                durability: Durability::Durable,
+            })
+            .collect();
+        assert_eq!(take_round(&mut waiting).len(), 1);
+        assert_eq!(take_round(&mut waiting).len(), 1);
+        waiting.push_back(Member {
+            ticket: 9,
+            ops: put("small"),
+            durability: Durability::Buffered,
+        });
+        assert_eq!(take_round(&mut waiting).len(), 2);
+    }
+}
