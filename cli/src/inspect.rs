@@ -1,9 +1,12 @@
-//! `fsmstore inspect`: what a store holds, read from its marker and one export.
+//! `fsmstore inspect`: what a store (or one group of a groups store) holds, read from
+//! its marker and one export; and which groups a groups store holds.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use fsmstore::{APPLIED_INDEX_KEY, Engine, Namespace, SnapshotReader, read_marker};
+use fsmstore::{
+    APPLIED_INDEX_KEY, Engine, GroupInfo, Layout, Namespace, SnapshotReader, read_marker,
+};
 use serde_json::json;
 
 use crate::Failure;
@@ -19,12 +22,24 @@ pub enum AppliedIndex {
     Present(u64, Vec<u8>),
 }
 
-/// Everything `inspect` prints.
+/// The name `inspect` prints for a layout: `single` or `groups`.
+pub fn layout_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Single => "single",
+        Layout::Groups => "groups",
+    }
+}
+
+/// Everything `inspect` prints of a store of one group, or of one group of a groups
+/// store.
 #[derive(Debug)]
 pub struct Report {
     engine: String,
     format_version: u32,
     created_sync_mode: Option<String>,
+    layout: Layout,
+    /// The group inspected, with its generation, when the store is a groups store.
+    group: Option<(u64, u32)>,
     applied: AppliedIndex,
     meta: Vec<(Vec<u8>, Vec<u8>)>,
     data_keys: u64,
@@ -33,7 +48,12 @@ pub struct Report {
 
 /// Reads the marker of the store at `path`, and walks one export of `store` (through an
 /// in-process pipe, so memory stays bounded) for the meta keys and the data totals.
-pub fn inspect(path: &Path, store: &dyn Engine) -> Result<Report, Failure> {
+/// `group` is the group `store` is, when `path` holds a groups store.
+pub fn inspect(
+    path: &Path,
+    store: &dyn Engine,
+    group: Option<GroupInfo>,
+) -> Result<Report, Failure> {
     let marker = read_marker(path)?;
     let (writer, reader) = crate::pipe::pipe();
     let (meta, data_keys, data_bytes) = std::thread::scope(|scope| {
@@ -59,6 +79,8 @@ pub fn inspect(path: &Path, store: &dyn Engine) -> Result<Report, Failure> {
         engine: marker.engine,
         format_version: marker.format_version,
         created_sync_mode: marker.created_sync_mode.map(|mode| mode.to_string()),
+        layout: marker.layout,
+        group: group.map(|info| (info.id, info.generation)),
         applied,
         meta,
         data_keys,
@@ -109,6 +131,11 @@ impl Report {
             "created sync mode: {}",
             self.created_sync_mode.as_deref().unwrap_or("not recorded")
         );
+        let _ = writeln!(out, "layout: {}", layout_name(self.layout));
+        if let Some((id, generation)) = self.group {
+            let _ = writeln!(out, "group: {id}");
+            let _ = writeln!(out, "group generation: {generation}");
+        }
         let applied = match &self.applied {
             AppliedIndex::Missing => "missing".to_owned(),
             AppliedIndex::Corrupt(bytes) => {
@@ -157,14 +184,90 @@ impl Report {
                 })
             })
             .collect();
-        let report = json!({
+        let mut report = json!({
             "engine": self.engine,
             "format_version": self.format_version,
             "created_sync_mode": self.created_sync_mode,
+            "layout": layout_name(self.layout),
             "applied_index": applied,
             "meta": meta,
             "data_keys": self.data_keys,
             "data_bytes": self.data_bytes,
+        });
+        if let Some((id, generation)) = self.group {
+            report["group"] = json!(id);
+            report["group_generation"] = json!(generation);
+        }
+        format!("{report:#}\n")
+    }
+}
+
+/// Everything `inspect` prints of a groups store as a whole: its marker and its groups.
+#[derive(Debug)]
+pub struct GroupsReport {
+    engine: String,
+    format_version: u32,
+    created_sync_mode: Option<String>,
+    groups: Vec<GroupInfo>,
+}
+
+/// Reads the marker of the groups store at `path`; `groups` is what its
+/// [`GroupStore::groups`](fsmstore::GroupStore::groups) lists.
+pub fn inspect_groups(path: &Path, groups: Vec<GroupInfo>) -> Result<GroupsReport, Failure> {
+    let marker = read_marker(path)?;
+    Ok(GroupsReport {
+        engine: marker.engine,
+        format_version: marker.format_version,
+        created_sync_mode: marker.created_sync_mode.map(|mode| mode.to_string()),
+        groups,
+    })
+}
+
+impl GroupsReport {
+    /// The report for people.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "engine: {}", self.engine);
+        let _ = writeln!(out, "format version: {}", self.format_version);
+        let _ = writeln!(
+            out,
+            "created sync mode: {}",
+            self.created_sync_mode.as_deref().unwrap_or("not recorded")
+        );
+        let _ = writeln!(out, "layout: {}", layout_name(Layout::Groups));
+        let _ = writeln!(out, "groups: {}", self.groups.len());
+        for group in &self.groups {
+            let applied = group
+                .applied_index
+                .map_or_else(|| "none".to_owned(), |index| index.to_string());
+            let _ = writeln!(
+                out,
+                "  group {}: applied index {applied}, generation {}",
+                group.id, group.generation
+            );
+        }
+        out
+    }
+
+    /// The report for programs.
+    pub fn to_json(&self) -> String {
+        let groups: Vec<_> = self
+            .groups
+            .iter()
+            .map(|group| {
+                json!({
+                    "id": group.id,
+                    "applied_index": group.applied_index,
+                    "generation": group.generation,
+                })
+            })
+            .collect();
+        let report = json!({
+            "engine": self.engine,
+            "format_version": self.format_version,
+            "created_sync_mode": self.created_sync_mode,
+            "layout": layout_name(Layout::Groups),
+            "groups": groups,
         });
         format!("{report:#}\n")
     }

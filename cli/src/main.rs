@@ -1,16 +1,17 @@
 //! `fsmstore`: look inside, copy and check fsmstore stores of every compiled-in engine.
 //!
 //! ```text
-//! fsmstore inspect <path> [--json]
-//! fsmstore export <path> <file|->
-//! fsmstore import <file|-> <path> --engine NAME [--sync-mode sync|nosync] [--force]
+//! fsmstore inspect <path> [--json] [--group ID]
+//! fsmstore export <path> <file|-> [--group ID]
+//! fsmstore import <file|-> <path> --engine NAME [--sync-mode sync|nosync] [--force] [--group ID]
 //! fsmstore migrate <from-path> <to-path> --engine NAME [--force]
 //! fsmstore verify <file|->
-//! fsmstore verify --deep <path>
+//! fsmstore verify --deep <path> [--group ID]
 //! ```
 //!
-//! The engine of an existing store comes from its directory marker. The exit codes are
-//! [`Exit`]'s, the README's table.
+//! The engine of an existing store comes from its directory marker, and so does its
+//! layout: a store of one group, or a groups store, whose groups `--group` names. The
+//! exit codes are [`Exit`]'s, the README's table.
 
 mod inspect;
 mod pipe;
@@ -22,7 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fsmstore::{Backend, Config, Engine, Error, SnapshotHeader, SyncMode, read_marker};
+use fsmstore::{
+    Backend, Config, Engine, Error, GroupInfo, GroupStore, Layout, Marker, SnapshotHeader,
+    SyncMode, read_marker,
+};
 
 /// Look inside, copy and check fsmstore stores.
 #[derive(Parser, Debug)]
@@ -34,22 +38,30 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print a store's engine, applied index, meta keys and data size.
+    /// Print a store's engine, layout, applied index, meta keys and data size; of a
+    /// groups store, its groups (or, with `--group`, what that group holds).
     Inspect {
         /// The store directory.
         path: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Inspect this group of a groups store.
+        #[arg(long, value_name = "ID")]
+        group: Option<u64>,
     },
-    /// Write a store's snapshot stream to a file, or to stdout with `-`.
+    /// Write a store's snapshot stream (or a group's) to a file, or to stdout with `-`.
     Export {
         /// The store directory.
         path: PathBuf,
         /// The snapshot file, or `-` for stdout.
         output: String,
+        /// Export this group of a groups store (required for a groups store).
+        #[arg(long, value_name = "ID")]
+        group: Option<u64>,
     },
-    /// Create a store from a snapshot stream (a file, or stdin with `-`).
+    /// Create a store from a snapshot stream (a file, or stdin with `-`); with
+    /// `--group`, fill a group of a groups store.
     Import {
         /// The snapshot file, or `-` for stdin.
         input: String,
@@ -61,9 +73,15 @@ enum Command {
         /// The sync mode the new store is created with.
         #[arg(long, default_value = "sync", value_parser = parse_sync_mode)]
         sync_mode: SyncMode,
-        /// Replace the contents of an existing store.
+        /// Replace the contents of an existing store (with `--group`, of an existing
+        /// group that holds something).
         #[arg(long)]
         force: bool,
+        /// Import into this group of a groups store: the group is created when missing,
+        /// and the groups store too (of `--engine`) when the directory does not exist or
+        /// is empty.
+        #[arg(long, value_name = "ID")]
+        group: Option<u64>,
     },
     /// Copy a store into a new store of another engine, applied index included.
     Migrate {
@@ -88,6 +106,10 @@ enum Command {
         /// index). Reads the whole store: its time grows with the data.
         #[arg(long)]
         deep: bool,
+        /// With `--deep`, check only this group of a groups store. Without it, a groups
+        /// store is checked whole: every group's entries.
+        #[arg(long, value_name = "ID", requires = "deep")]
+        group: Option<u64>,
     },
 }
 
@@ -110,15 +132,17 @@ enum Exit {
     Usage = 2,
     /// The engine is not compiled into this binary; the message names the feature.
     NotCompiled = 3,
-    /// The store path is missing, not a directory or not a store (or another engine's);
-    /// a snapshot file to read is missing; or the destination of an import or migrate
-    /// already holds something and `--force` was not given.
+    /// The store path is missing, not a directory or not a store (or another engine's,
+    /// or of the other layout: `--group` on a store of one group, or a groups store
+    /// without it); the group is missing; a snapshot file to read is missing; or the
+    /// destination of an import or migrate (a store, or a group) already holds
+    /// something and `--force` was not given.
     NotAStore = 4,
     /// A damaged snapshot stream or store: a bad checksum or framing, missing engine
     /// files, a damaged marker or one that names an engine this build does not know, a
     /// store format newer than this build reads.
     Damaged = 5,
-    /// Another process (or handle) holds the store.
+    /// Another process (or handle) holds the store, or the group.
     InUse = 6,
 }
 
@@ -136,12 +160,16 @@ impl From<Error> for Failure {
             // in the environment: the user's input, like a flag.
             Error::Config(_) => Exit::Usage,
             Error::NotCompiled { .. } => Exit::NotCompiled,
-            Error::BackendMismatch { .. } | Error::NotADirectory(_) => Exit::NotAStore,
+            Error::BackendMismatch { .. }
+            | Error::LayoutMismatch { .. }
+            | Error::NotADirectory(_)
+            | Error::NoSuchGroup(_)
+            | Error::GroupExists(_) => Exit::NotAStore,
             Error::InvalidSnapshot(_)
             | Error::Corruption(_)
             | Error::UnsupportedFormat { .. }
             | Error::RolledBack { .. } => Exit::Damaged,
-            Error::Locked(_) => Exit::InUse,
+            Error::Locked(_) | Error::GroupInUse(_) => Exit::InUse,
             _ => Exit::Failed,
         };
         Failure {
@@ -177,20 +205,39 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Inspect { path, json } => {
-            let store = open_existing(&path)?;
-            let report = inspect::inspect(&path, &*store)?;
-            store.close()?;
-            let text = if json {
-                report.to_json()
-            } else {
-                report.to_text()
+        Command::Inspect { path, json, group } => {
+            let text = match open_source(&path, group, Whole::Allowed)? {
+                Source::Groups(store) => {
+                    let groups = store.groups()?;
+                    store.close()?;
+                    let report = inspect::inspect_groups(&path, groups)?;
+                    if json {
+                        report.to_json()
+                    } else {
+                        report.to_text()
+                    }
+                }
+                source => {
+                    let info = source.group_info()?;
+                    let report = inspect::inspect(&path, source.engine(), info)?;
+                    source.close()?;
+                    if json {
+                        report.to_json()
+                    } else {
+                        report.to_text()
+                    }
+                }
             };
             print!("{text}");
             Ok(())
         }
-        Command::Export { path, output } => {
-            let store = open_existing(&path)?;
+        Command::Export {
+            path,
+            output,
+            group,
+        } => {
+            let source = open_source(&path, group, Whole::Refused(PICK_A_GROUP))?;
+            let store = source.engine();
             let bar = progress::bar(None, "exporting");
             let header = if output == "-" {
                 store.export(&mut bar.wrap_write(std::io::stdout().lock()))?
@@ -203,8 +250,8 @@ fn run(command: Command) -> Result<(), Failure> {
                 header
             };
             bar.finish_and_clear();
-            store.close()?;
-            eprintln!("exported {}", describe(&header));
+            source.close()?;
+            eprintln!("exported {}{}", describe(&header), of_group(group));
             Ok(())
         }
         Command::Import {
@@ -213,7 +260,21 @@ fn run(command: Command) -> Result<(), Failure> {
             engine,
             sync_mode,
             force,
+            group: Some(id),
+        } => import_group(&input, &path, engine, sync_mode, force, id),
+        Command::Import {
+            input,
+            path,
+            engine,
+            sync_mode,
+            force,
+            group: None,
         } => {
+            if let Ok(marker) = read_marker(&path)
+                && marker.layout == Layout::Groups
+            {
+                return Err(layout_mismatch(&path, Layout::Single, Layout::Groups));
+            }
             check_destination(&path, force)?;
             let store = fsmstore::open(engine, &path, &Config::new(sync_mode))?;
             let (reader, total) = open_input(&input)?;
@@ -234,14 +295,14 @@ fn run(command: Command) -> Result<(), Failure> {
             engine,
             force,
         } => {
-            let source = open_existing(&from)?;
+            let source = open_source(&from, None, Whole::Refused(MIGRATE_A_GROUP))?;
             let created = read_marker(&from)?
                 .created_sync_mode
                 .unwrap_or(SyncMode::Sync);
             check_destination(&to, force)?;
             let target = fsmstore::open(engine, &to, &Config::new(created))?;
             let bar = progress::bar(None, "migrating");
-            let header = migrate(&*source, &*target, &bar)?;
+            let header = migrate(source.engine(), &*target, &bar)?;
             bar.finish_and_clear();
             source.close()?;
             target.close()?;
@@ -253,20 +314,49 @@ fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Verify { input, deep: true } => {
+        Command::Verify {
+            input,
+            deep: true,
+            group,
+        } => {
             let path = PathBuf::from(&input);
-            let store = open_existing(&path)?;
-            let checked = store.verify_deep()?;
-            let engine = store.engine_name();
-            store.close()?;
-            println!("store passes the deep check");
-            println!("engine: {engine}");
-            println!("applied index: {}", optional(checked.applied_index));
-            println!("data entries: {}", checked.data_entries);
-            println!("meta entries: {}", checked.meta_entries);
+            match open_source(&path, group, Whole::Allowed)? {
+                Source::Groups(store) => {
+                    let checked = store.verify_deep()?;
+                    let groups = store.groups()?.len();
+                    let engine = store.engine_name();
+                    store.close()?;
+                    println!("store passes the deep check");
+                    println!("engine: {engine}");
+                    println!("layout: {}", inspect::layout_name(Layout::Groups));
+                    println!("groups: {groups}");
+                    println!("data entries: {}", checked.data_entries);
+                    println!("meta entries: {}", checked.meta_entries);
+                }
+                source => {
+                    let checked = source.engine().verify_deep()?;
+                    let engine = source.engine().engine_name();
+                    let layout = source.layout();
+                    source.close()?;
+                    match group {
+                        Some(id) => println!("group {id} passes the deep check"),
+                        None => println!("store passes the deep check"),
+                    }
+                    println!("engine: {engine}");
+                    println!("layout: {}", inspect::layout_name(layout));
+                    if let Some(id) = group {
+                        println!("group: {id}");
+                    }
+                    println!("applied index: {}", optional(checked.applied_index));
+                    println!("data entries: {}", checked.data_entries);
+                    println!("meta entries: {}", checked.meta_entries);
+                }
+            }
             Ok(())
         }
-        Command::Verify { input, deep: false } => {
+        Command::Verify {
+            input, deep: false, ..
+        } => {
             let (reader, _) = open_input(&input)?;
             let header = fsmstore::verify_snapshot(BufReader::new(reader))?;
             println!("valid fsmstore snapshot");
@@ -302,9 +392,144 @@ fn migrate(
     })
 }
 
-/// Opens the store at `path` read-only, with the engine its marker names: it creates,
-/// removes and writes nothing, and a store another process holds is refused as in use.
-fn open_existing(path: &Path) -> Result<Box<dyn Engine>, Failure> {
+/// What a command reads: a store of one group, one group of a groups store, or a
+/// groups store as a whole.
+enum Source {
+    /// A store of one group.
+    Single(Box<dyn Engine>),
+    /// One group of a groups store: the group's handle and the store's.
+    Group {
+        /// The group's id.
+        id: u64,
+        /// The group.
+        group: Box<dyn Engine>,
+        /// The groups store it belongs to.
+        store: Box<dyn GroupStore>,
+    },
+    /// A groups store as a whole (no `--group`, on a command that takes one).
+    Groups(Box<dyn GroupStore>),
+}
+
+impl Source {
+    /// The store, or the group, the command reads.
+    fn engine(&self) -> &dyn Engine {
+        match self {
+            Source::Single(store) => &**store,
+            Source::Group { group, .. } => &**group,
+            Source::Groups(_) => unreachable!("a whole groups store is handled on its own"),
+        }
+    }
+
+    /// The layout of the store read.
+    fn layout(&self) -> Layout {
+        match self {
+            Source::Single(_) => Layout::Single,
+            Source::Group { .. } | Source::Groups(_) => Layout::Groups,
+        }
+    }
+
+    /// The group read, as its store lists it; `None` for a store of one group.
+    fn group_info(&self) -> Result<Option<GroupInfo>, Failure> {
+        match self {
+            Source::Group { id, store, .. } => {
+                Ok(store.groups()?.into_iter().find(|info| info.id == *id))
+            }
+            Source::Single(_) | Source::Groups(_) => Ok(None),
+        }
+    }
+
+    /// Closes the group first, then its store.
+    fn close(self) -> Result<(), Failure> {
+        match self {
+            Source::Single(store) => store.close()?,
+            Source::Group { group, store, .. } => {
+                group.close()?;
+                store.close()?;
+            }
+            Source::Groups(store) => store.close()?,
+        }
+        Ok(())
+    }
+}
+
+/// Whether a command may read a groups store as a whole when no `--group` is given.
+enum Whole {
+    /// It may (`inspect`, `verify --deep`).
+    Allowed,
+    /// It may not: the failure ends with this hint.
+    Refused(&'static str),
+}
+
+/// The hint for a groups store given to a command that reads one group's stream.
+const PICK_A_GROUP: &str =
+    "pass --group ID to name one of its groups (`fsmstore inspect` lists them)";
+
+/// The hint for a groups store given to `migrate`, which copies stores of one group.
+const MIGRATE_A_GROUP: &str = "migrate copies a store of one group; copy a group with `fsmstore export --group ID` and `fsmstore import --group ID`";
+
+/// The hint for `--group` given with a store of one group.
+const NO_GROUPS: &str = "--group names a group of a groups store; leave it out for this store";
+
+/// A [`Error::LayoutMismatch`] failure for `path`, with the hint that fits it.
+fn layout_mismatch(path: &Path, expected: Layout, found: Layout) -> Failure {
+    let hint = match found {
+        Layout::Groups => PICK_A_GROUP,
+        Layout::Single => NO_GROUPS,
+    };
+    with_hint(
+        Error::LayoutMismatch {
+            path: path.to_owned(),
+            expected,
+            found,
+        },
+        hint,
+    )
+}
+
+/// The failure of `error`, its message followed by `hint`.
+fn with_hint(error: Error, hint: &str) -> Failure {
+    let mut failure = Failure::from(error);
+    failure.message = format!("{}; {hint}", failure.message);
+    failure
+}
+
+/// Opens the store at `path` read-only, with the engine and layout its marker names: it
+/// creates, removes and writes nothing, and a store another process holds is refused as
+/// in use. `group` names a group of a groups store; without it a groups store is opened
+/// whole if `whole` allows it. `--group` on a store of one group, or a groups store
+/// refused whole, is [`Error::LayoutMismatch`], refused before anything is opened.
+fn open_source(path: &Path, group: Option<u64>, whole: Whole) -> Result<Source, Failure> {
+    let (backend, marker) = existing_marker(path)?;
+    // A read-only open commits nothing, so its mode matters little: the engine's
+    // recovery follows what the marker records of the sessions that wrote the store.
+    let mode = marker.created_sync_mode.unwrap_or(SyncMode::Sync);
+    let config = Config::new(mode).with_read_only();
+    match (marker.layout, group) {
+        (Layout::Single, None) => Ok(Source::Single(fsmstore::open(backend, path, &config)?)),
+        (Layout::Single, Some(_)) => Err(layout_mismatch(path, Layout::Groups, Layout::Single)),
+        (Layout::Groups, Some(id)) => {
+            let store = fsmstore::open_groups(backend, path, &config)?;
+            let group = store.open_group(id)?;
+            Ok(Source::Group { id, group, store })
+        }
+        (Layout::Groups, None) => match whole {
+            Whole::Allowed => Ok(Source::Groups(fsmstore::open_groups(
+                backend, path, &config,
+            )?)),
+            Whole::Refused(hint) => Err(with_hint(
+                Error::LayoutMismatch {
+                    path: path.to_owned(),
+                    expected: Layout::Single,
+                    found: Layout::Groups,
+                },
+                hint,
+            )),
+        },
+    }
+}
+
+/// The engine and the marker of the existing store at `path`.
+fn existing_marker(path: &Path) -> Result<(Backend, Marker), Failure> {
     if !path.exists() {
         return Err(failure(
             Exit::NotAStore,
@@ -331,14 +556,84 @@ fn open_existing(path: &Path) -> Result<Box<dyn Engine>, Failure> {
             ),
         )
     })?;
-    // A read-only open commits nothing, so its mode matters little: the engine's
-    // recovery follows what the marker records of the sessions that wrote the store.
-    let mode = marker.created_sync_mode.unwrap_or(SyncMode::Sync);
-    Ok(fsmstore::open(
-        backend,
-        path,
-        &Config::new(mode).with_read_only(),
-    )?)
+    Ok((backend, marker))
+}
+
+/// `import --group id`: restores the stream of `input` into group `id` of the groups
+/// store at `path`, creating the group when missing, and the store (of `engine`, in
+/// `sync_mode`) when `path` does not exist or is empty. An existing group that holds
+/// something is replaced only with `force`.
+fn import_group(
+    input: &str,
+    path: &Path,
+    engine: Backend,
+    sync_mode: SyncMode,
+    force: bool,
+    id: u64,
+) -> Result<(), Failure> {
+    if let Ok(marker) = read_marker(path)
+        && marker.layout == Layout::Single
+    {
+        return Err(layout_mismatch(path, Layout::Groups, Layout::Single));
+    }
+    let (reader, total) = open_input(input)?;
+    let store = fsmstore::open_groups(engine, path, &Config::new(sync_mode))?;
+    let created = match store.create_group(id) {
+        Ok(()) => true,
+        Err(Error::GroupExists(_)) => false,
+        Err(error) => return Err(error.into()),
+    };
+    let group = store.open_group(id)?;
+    if !created && !force && holds_something(&*group)? {
+        return Err(failure(
+            Exit::NotAStore,
+            format!(
+                "group {id} of {} already holds data; pass --force to replace its contents",
+                path.display()
+            ),
+        ));
+    }
+    let bar = progress::bar(total, "importing");
+    let restored = group.restore(&mut bar.wrap_read(reader));
+    bar.finish_and_clear();
+    let header = match restored {
+        Ok(header) => header,
+        Err(error) => {
+            // A group this import created goes again: a failed import leaves no trace.
+            drop(group);
+            if created {
+                let _ = store.drop_group(id);
+            }
+            let _ = store.close();
+            return Err(error.into());
+        }
+    };
+    group.close()?;
+    store.close()?;
+    eprintln!(
+        "imported {} into group {id} of {engine} at {}",
+        describe(&header),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Whether a group holds an applied index, a data key or a meta key.
+fn holds_something(group: &dyn Engine) -> Result<bool, Failure> {
+    if group.applied_index()?.is_some() {
+        return Ok(true);
+    }
+    let mut data = false;
+    group.scan(&fsmstore::RangeQuery::all().limit(1), &mut |_, _| {
+        data = true;
+        Ok(std::ops::ControlFlow::Break(()))
+    })?;
+    if data {
+        return Ok(true);
+    }
+    // No data: counting the meta keys reads only them.
+    let header = group.export(&mut std::io::sink())?;
+    Ok(header.meta_records > 0)
 }
 
 /// Import and migrate create a store: refuse a non-empty destination unless `force`.
@@ -369,6 +664,11 @@ fn open_input(input: &str) -> Result<(Box<dyn Read + Send>, Option<u64>), Failur
     })?;
     let size = file.metadata().ok().map(|metadata| metadata.len());
     Ok((Box::new(file), size))
+}
+
+/// What a copy's summary says of the group it read, if any.
+fn of_group(group: Option<u64>) -> String {
+    group.map_or_else(String::new, |id| format!(" from group {id}"))
 }
 
 fn describe(header: &SnapshotHeader) -> String {
@@ -423,5 +723,16 @@ mod tests {
         assert_eq!(code(Error::Io(std::io::Error::other("disk"))), 1);
         assert_eq!(code(Error::Config("FSMSTORE_SYNC_MODE".into())), 2);
         assert_eq!(code(Error::Locked(PathBuf::from("/x"))), 6);
+        assert_eq!(
+            code(Error::LayoutMismatch {
+                path: PathBuf::from("/x"),
+                expected: Layout::Single,
+                found: Layout::Groups,
+            }),
+            4
+        );
+        assert_eq!(code(Error::NoSuchGroup(7)), 4);
+        assert_eq!(code(Error::GroupExists(7)), 4);
+        assert_eq!(code(Error::GroupInUse(7)), 6);
     }
 }

@@ -48,6 +48,19 @@ fn make_store(dir: &Path) {
     store.close().expect("close");
 }
 
+/// A redb groups store whose group 1 holds a key and applied index 9.
+fn make_groups_store(dir: &Path) {
+    let store =
+        fsmstore::open_groups(Backend::Redb, dir, &Config::new(SyncMode::Sync)).expect("create");
+    store.create_group(1).expect("create group 1");
+    let group = store.open_group(1).expect("open group 1");
+    let mut batch = WriteBatch::new();
+    batch.put("key", "value");
+    group.apply(&batch, Some(9)).expect("apply");
+    group.close().expect("close group 1");
+    store.close().expect("close");
+}
+
 /// A copy of the redb store at `dir` whose marker line `from` is replaced by `to`.
 fn with_marker_line(root: &Path, name: &str, from: &str, to: &str) -> PathBuf {
     let store = root.join(name);
@@ -234,6 +247,35 @@ fn four_for_a_missing_path_a_non_store_or_an_occupied_destination() {
         ],
         "refusing to open it",
     );
+
+    // The layout: `--group` on a store of one group, a groups store without it, a
+    // missing group, an import into a group that holds something without `--force`.
+    let groups = f.root.join("groups");
+    make_groups_store(&groups);
+    expect_exit(
+        4,
+        &["export", path(&f.store), "-", "--group", "1"],
+        "is a one-group store",
+    );
+    expect_exit(4, &["export", path(&groups), "-"], "is a groups store");
+    expect_exit(
+        4,
+        &["export", path(&groups), "-", "--group", "2"],
+        "no group 2",
+    );
+    expect_exit(
+        4,
+        &[
+            "import",
+            path(&f.snapshot),
+            path(&groups),
+            "--engine",
+            "redb",
+            "--group",
+            "1",
+        ],
+        "--force",
+    );
 }
 
 #[test]
@@ -259,12 +301,13 @@ fn five_for_a_damaged_stream_or_store() {
 
     let unknown = with_marker_line(&f.root, "unknown", "engine=redb", "engine=sqlite");
     expect_exit(5, &["inspect", path(&unknown)], "does not know");
-    let format = fsmstore::backend::STORE_FORMAT_VERSION;
+    // A store of one group records its layout's version; the newest this build reads is
+    // `STORE_FORMAT_VERSION`.
     let newer = with_marker_line(
         &f.root,
         "newer",
-        &format!("format={format}\n"),
-        &format!("format={}\n", format + 1),
+        &format!("format={}\n", fsmstore::Layout::Single.format_version()),
+        &format!("format={}\n", fsmstore::backend::STORE_FORMAT_VERSION + 1),
     );
     expect_exit(5, &["inspect", path(&newer)], "this build supports up to");
     let garbled = f.root.join("garbled");
@@ -299,5 +342,13 @@ fn six_for_a_store_in_use() {
     let held = fsmstore::open(Backend::Redb, &f.store, &Config::new(SyncMode::Sync)).expect("hold");
     expect_exit(6, &["inspect", path(&f.store)], "in use");
     expect_exit(6, &["export", path(&f.store), "-"], "in use");
+    held.close().expect("close");
+
+    let groups = f.root.join("groups");
+    make_groups_store(&groups);
+    let held =
+        fsmstore::open_groups(Backend::Redb, &groups, &Config::new(SyncMode::Sync)).expect("hold");
+    expect_exit(6, &["inspect", path(&groups)], "in use");
+    expect_exit(6, &["export", path(&groups), "-", "--group", "1"], "in use");
     held.close().expect("close");
 }

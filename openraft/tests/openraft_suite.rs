@@ -5,8 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Log, Sm, TypeConfig, open_node};
-use fsmstore::{Backend, SyncMode};
+use common::{Kv, Log, Sm, TypeConfig, open_node};
+use fsmstore::{Backend, Config, SyncMode};
+use fsmstore_openraft::StateMachine;
 use openraft::StorageError;
 use openraft::testing::log::{StoreBuilder, Suite};
 use openraft::type_config::TypeConfigExt;
@@ -16,7 +17,12 @@ use tempfile::TempDir;
 struct Builder {
     backend: Backend,
     sync_mode: SyncMode,
+    /// Whether the state machine is one group of a groups store, among others.
+    in_group: bool,
 }
+
+/// The group the state machine runs in, between two groups that hold data.
+const STATE_MACHINE_GROUP: u64 = 1 << 40;
 
 impl StoreBuilder<TypeConfig, Log, Sm, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, Log, Sm), StorageError<TypeConfig>> {
@@ -31,6 +37,34 @@ impl StoreBuilder<TypeConfig, Log, Sm, TempDir> for Builder {
         }
         .map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
         let (log, sm) = open_node(self.backend, dir.path(), self.sync_mode);
+        if !self.in_group {
+            return Ok((dir, log, sm));
+        }
+        drop(sm);
+        let groups = fsmstore::open_groups(
+            self.backend,
+            dir.path().join("groups"),
+            &Config::new(self.sync_mode),
+        )
+        .expect("open the groups store");
+        for id in [
+            STATE_MACHINE_GROUP - 1,
+            STATE_MACHINE_GROUP,
+            STATE_MACHINE_GROUP + 1,
+        ] {
+            groups.create_group(id).expect("create a group");
+        }
+        for neighbour in [STATE_MACHINE_GROUP - 1, STATE_MACHINE_GROUP + 1] {
+            let mut batch = fsmstore::WriteBatch::new();
+            batch.put("neighbour", "kept").put_meta("neighbour", "kept");
+            let group = groups.open_group(neighbour).expect("open a neighbour");
+            group.apply(&batch, Some(3)).expect("fill a neighbour");
+        }
+        let group = groups
+            .open_group(STATE_MACHINE_GROUP)
+            .expect("open the group");
+        let sm = StateMachine::new(group, dir.path().join("group-snapshots"), Kv)
+            .expect("a state machine on a group");
         Ok((dir, log, sm))
     }
 }
@@ -53,8 +87,40 @@ fn openraft_suite(
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        Suite::test_all(Builder { backend, sync_mode })
-            .await
-            .expect("openraft's storage suite");
+        Suite::test_all(Builder {
+            backend,
+            sync_mode,
+            in_group: false,
+        })
+        .await
+        .expect("openraft's storage suite");
+    });
+}
+
+/// The same suite with the state machine on one group of a groups store: the openraft
+/// crate takes a group as it takes a store.
+#[rstest]
+#[case::memory(Backend::Memory)]
+#[case::redb(Backend::Redb)]
+#[case::fjall(Backend::Fjall)]
+#[case::heed(Backend::Heed)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
+fn openraft_suite_in_a_group(
+    #[case] backend: Backend,
+    #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        Suite::test_all(Builder {
+            backend,
+            sync_mode,
+            in_group: true,
+        })
+        .await
+        .expect("openraft's storage suite on a group");
     });
 }

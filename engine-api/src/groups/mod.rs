@@ -268,7 +268,11 @@ impl<R: RawEngine> Groups<R> {
 
     /// What [`GroupStore::close`] does, for the typed handle.
     pub fn close(self) -> Result<()> {
-        if !self.shared.config.read_only && self.shared.pipeline.stopped().is_none() {
+        if let Some(reason) = self.shared.pipeline.stopped() {
+            // Dropped without a sync: one now could vouch for pages the failed one lost.
+            return Err(Error::Stopped(reason));
+        }
+        if !self.shared.config.read_only {
             self.sync()?;
         }
         match Arc::try_unwrap(self.shared) {

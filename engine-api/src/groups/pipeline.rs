@@ -8,6 +8,13 @@
 //! next one. Only the leader touches the engine, so the engine never sees two commits at
 //! once.
 //!
+//! Per engine, a round is one write transaction of redb (`Durability::Immediate`) or LMDB
+//! (one `fdatasync` per round instead of one per commit, in NoSync too), one fjall batch
+//! persisted once, one RocksDB write batch with one WAL sync. RocksDB would also group
+//! concurrent synced writes in its write thread, but a round already is one write with
+//! one sync, so every engine is served the same way and a backend still never sees two
+//! commits at once (which is what lets redb and LMDB emulate range deletes).
+//!
 //! A round is all or nothing: if its commit (or its sync) fails, every member gets the
 //! error, and after a failed durable round the pipeline refuses every later commit
 //! ([`Error::Stopped`]): the kernel may have dropped pages the fsync could not write, so
