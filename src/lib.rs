@@ -345,6 +345,7 @@ pub fn open_groups(
     dir: impl AsRef<Path>,
     config: &Config,
 ) -> Result<Box<dyn GroupStore>> {
+    #[allow(unused_imports)]
     use engine_api::Groups;
     let dir = dir.as_ref();
     match backend {

@@ -158,7 +158,7 @@ pub fn run(options: &Options) -> Result<(), String> {
 /// The criterion filter for `engine`'s cases (and the floor's, with `floor`), narrowed
 /// to the cases whose name after the group and engine matches `cases`.
 fn case_filter(engine: &str, floor: bool, cases: Option<&str>) -> String {
-    let groups = "apply|native|checkpoint|cold_start|scan|scan_native";
+    let groups = "apply|native|checkpoint|cold_start|scan|scan_native|groups";
     let floor = if floor { "floor|" } else { "" };
     match cases {
         None => format!("^({floor}({groups})/{engine})/"),
@@ -179,6 +179,8 @@ fn bench_engine(engine: &str, filter: &str, options: &Options) -> Result<bool, S
         "fsync",
         "--bench",
         "scan",
+        "--bench",
+        "groups",
         "--",
         filter,
     ];
@@ -295,7 +297,7 @@ mod tests {
             .collect()
     }
 
-    const CASES: [&str; 7] = [
+    const CASES: [&str; 9] = [
         "floor/fdatasync_4k",
         "apply/fjall/sync/1",
         "cold_start/fjall/skip/1000000",
@@ -303,17 +305,19 @@ mod tests {
         "cold_start/fjall/restore/10000000",
         "cold_start/redb/skip/10000000",
         "scan_native/fjall/forward/1000",
+        "groups/fjall/groups/16/64",
+        "groups/redb/alone/1/1",
     ];
 
     #[test]
     fn the_filter_takes_the_engines_cases_and_the_floor_once() {
         assert_eq!(
             selected(&case_filter("fjall", true, None), &CASES),
-            [&CASES[..5], &CASES[6..]].concat()
+            [&CASES[..5], &CASES[6..8]].concat()
         );
         assert_eq!(
             selected(&case_filter("fjall", false, None), &CASES),
-            [&CASES[1..5], &CASES[6..]].concat()
+            [&CASES[1..5], &CASES[6..8]].concat()
         );
     }
 
@@ -332,6 +336,14 @@ mod tests {
         assert_eq!(
             selected(&case_filter("fjall", true, Some("fdatasync")), &CASES),
             ["floor/fdatasync_4k"]
+        );
+        // The groups bench's cases: `groups/<engine>/<layout>/<puts>/<appliers>`.
+        assert_eq!(
+            selected(
+                &case_filter("redb", false, Some("(groups|stores|alone)/")),
+                &CASES
+            ),
+            ["groups/redb/alone/1/1"]
         );
     }
 }

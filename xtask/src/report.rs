@@ -2,10 +2,12 @@
 //!
 //! Reads `target/criterion/**/new/estimates.json` (the median and its 95% confidence
 //! interval, in ns per iteration) with the case id from the `benchmark.json` beside it,
-//! keeps the cases of `benches/benches/fsync.rs` and `scan.rs`, and writes
+//! keeps the cases of `benches/benches/fsync.rs`, `scan.rs` and `groups.rs` (with what
+//! the groups bench records beside them, see [`groups`]), and writes
 //! `target/fsmstore-report/report.md` and `report.svg` (see [`chart`]).
 
 mod chart;
+mod groups;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,7 +44,7 @@ pub fn run() -> Result<(), String> {
 /// Reads the results under `criterion`, writes `report.md` and `report.svg` into `out`,
 /// and returns the Markdown.
 pub fn write_report(criterion: &Path, out: &Path) -> Result<String, String> {
-    let results = Results::from_estimates(load(criterion)?);
+    let results = Results::from_estimates(load(criterion)?).with_groups(groups::load(criterion)?);
     if results.0.is_empty() {
         let criterion = criterion.display();
         return Err(format!(
@@ -75,6 +77,9 @@ pub struct Estimate {
     /// When criterion wrote the result: the file's time.
     #[serde(skip)]
     pub measured: Option<SystemTime>,
+    /// The elements one iteration counts, when the bench set an element throughput.
+    #[serde(skip)]
+    pub elements: Option<u64>,
 }
 
 /// A confidence interval, in nanoseconds.
@@ -99,6 +104,9 @@ struct CriterionEstimates {
 #[derive(Deserialize)]
 struct CriterionBenchmark {
     full_id: String,
+    /// `{"Elements": n}`, `{"Bytes": n}`, ... or absent.
+    #[serde(default)]
+    throughput: Option<serde_json::Value>,
 }
 
 /// Every `new/estimates.json` under `dir`, by criterion's full benchmark id.
@@ -116,8 +124,13 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Estimate>, String> {
         if entry.file_name() != "estimates.json" || !entry.file_type().is_file() {
             continue;
         }
+        let mut elements = None;
         let id = match read_json::<CriterionBenchmark>(&new.join("benchmark.json")) {
-            Ok(benchmark) => benchmark.full_id,
+            Ok(benchmark) => {
+                let throughput = benchmark.throughput.as_ref();
+                elements = throughput.and_then(|t| t.get("Elements")?.as_u64());
+                benchmark.full_id
+            }
             // Without it, the case's directories stand in for the id.
             Err(_) => {
                 let case = new.parent().and_then(|case| case.strip_prefix(dir).ok());
@@ -133,6 +146,7 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Estimate>, String> {
             return Err(format!("{}: no positive median", path.display()));
         }
         median.measured = entry.metadata().ok().and_then(|meta| meta.modified().ok());
+        median.elements = elements;
         found.insert(id, median);
     }
     Ok(found)
@@ -218,9 +232,13 @@ const CHECKPOINT_EVERY: f64 = 1000.0;
 /// The floor case: 4 KiB appended, no sync.
 const WRITE: &str = "floor/write_4k";
 
-/// The results of these benches' cases, by criterion id.
+/// The results of these benches' cases, by criterion id, and what the groups bench
+/// recorded of its cases besides their time.
 #[derive(Debug, Default)]
-pub struct Results(BTreeMap<String, Estimate>);
+pub struct Results(
+    BTreeMap<String, Estimate>,
+    BTreeMap<String, groups::Measured>,
+);
 
 impl Results {
     /// Keeps the cases of these benches; ids of other benches are ignored.
@@ -228,9 +246,16 @@ impl Results {
         Self(
             estimates
                 .into_iter()
-                .filter(|(id, _)| case(id).is_some())
+                .filter(|(id, _)| case(id).is_some() || groups::case(id).is_some())
                 .collect(),
+            BTreeMap::new(),
         )
+    }
+
+    /// Adds what the groups bench recorded of its cases (latencies, fsyncs).
+    pub fn with_groups(mut self, measured: BTreeMap<String, groups::Measured>) -> Self {
+        self.1 = measured;
+        self
     }
 
     /// The cases of the given benches, engines in the usual order, then by size and variant.
@@ -515,6 +540,7 @@ fn markdown(results: &Results, context: &Context) -> String {
         let entries = group_digits(entries);
         out += &format!("| {engine} | {direction} | {entries} | {ours} | {native} | {ratio} |\n");
     }
+    out += &groups::markdown(results);
     out + "\n![Median latency per engine](report.svg)\n"
 }
 

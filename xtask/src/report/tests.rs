@@ -310,3 +310,68 @@ fn range_reads_are_paired_with_their_native_baseline_and_shown_as_ratios() {
     assert!(redb.is_some() && heed.is_some(), "{markdown}");
     assert!(redb < heed, "engines in the usual order");
 }
+
+/// Writes a groups case with `applies` elements per iteration and what the groups bench
+/// records of it.
+fn write_groups_case(root: &Path, id: &str, median_ns: f64, applies: u64, latency_ns: f64) {
+    write_case(root, id, median_ns, 0.1);
+    let (group, case) = id.rsplit_once('/').expect("a case id");
+    let path = root
+        .join(group.replace('/', "_"))
+        .join(case)
+        .join("new/benchmark.json");
+    let benchmark = serde_json::json!({"group_id": group, "function_id": case, "full_id": id,
+        "title": id, "throughput": {"Elements": applies}});
+    std::fs::write(path, benchmark.to_string()).expect("write");
+    let file = root.join("fsmstore-groups/redb.json");
+    let mut cases: serde_json::Map<String, serde_json::Value> = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let seconds = median_ns / 1e9 * 10.0;
+    let rounds = if id.contains("/groups/") {
+        10 * applies / 4
+    } else {
+        10 * applies
+    };
+    cases.insert(
+        id.to_owned(),
+        serde_json::json!({"applies": 10 * applies, "seconds": seconds,
+            "applies_per_second": 1.0, "latency_median_ns": latency_ns,
+            "latency_p99_ns": latency_ns * 2.0, "durable_rounds": rounds}),
+    );
+    std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(file, serde_json::Value::Object(cases).to_string()).expect("write");
+}
+
+#[test]
+fn groups_are_compared_with_one_group_alone_and_a_store_per_group() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    // 16 applies per thread per iteration; one group alone: 1,000 applies/s, 1 ms each.
+    write_groups_case(root, "groups/redb/alone/1/1", 16e6, 16, 1e6);
+    write_groups_case(root, "groups/redb/groups/1/1", 16e6, 16, 1e6);
+    write_groups_case(root, "groups/redb/stores/1/1", 16e6, 16, 1e6);
+    // 16 groups: 10,000 applies/s, 1.6 ms each; 16 stores: 2,000 applies/s.
+    write_groups_case(root, "groups/redb/groups/1/16", 25.6e6, 256, 1.6e6);
+    write_groups_case(root, "groups/redb/stores/1/16", 128e6, 256, 8e6);
+    let results = Results::from_estimates(load(root).expect("load"))
+        .with_groups(groups::load(root).expect("load the groups' records"));
+    assert_eq!(
+        results.applies_per_second("redb", "groups", 1, 16),
+        Some(10_000.0)
+    );
+    let text = markdown(&results, &Context::new(&results, None));
+    let one = "| redb | 1 | 1 | 1,000 | 1,000 | 1,000 | 1.0× | 1.0× | 1.00 ms (2.00 ms) | 1.00 ms | 1.0× | 0.250 | 250 |";
+    let sixteen = "| redb | 1 | 16 | 10,000 | 2,000 |  | 10× | 5.0× | 1.60 ms (3.20 ms) | 8.00 ms | 1.6× | 0.250 | 2,500 |";
+    assert!(text.contains(one), "{text}");
+    assert!(text.contains(sixteen), "{text}");
+
+    // Below a target, the ratio is bold.
+    write_groups_case(root, "groups/redb/groups/1/16", 51.2e6, 256, 4e6);
+    let results = Results::from_estimates(load(root).expect("load"))
+        .with_groups(groups::load(root).expect("load the groups' records"));
+    let text = markdown(&results, &Context::new(&results, None));
+    let sixteen = "| redb | 1 | 16 | 5,000 | 2,000 |  | **5.0×** | **2.5×** | 4.00 ms (8.00 ms) | 8.00 ms | **4.0×** |";
+    assert!(text.contains(sixteen), "{text}");
+}
