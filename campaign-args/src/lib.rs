@@ -57,8 +57,13 @@ pub struct CrashArgs {
     pub kills: u64,
     /// The large history: 48 KiB values, earlier ones deleted by key, range and prefix,
     /// a close and reopen after every 64 MB; each kill lands after such a close
-    #[arg(long)]
+    #[arg(long, conflicts_with = "groups")]
     pub large: bool,
+    /// The groups history: eight groups of one groups store (ids 0, 1, 2, 255, 256 and
+    /// the three highest) applying and checkpointing at once, one more restoring a
+    /// snapshot again and again; every group checked on its own after each kill
+    #[arg(long)]
+    pub groups: bool,
 }
 
 /// `cargo xtask powerloss`'s and `fsmstore-powerloss`'s options.
@@ -81,8 +86,13 @@ pub struct PowerlossArgs {
     pub seed: Option<u64>,
     /// The large history: 48 KiB values, earlier ones deleted by key, range and prefix,
     /// a close and reopen after 64 MB; each cut lands in or after that close
-    #[arg(long)]
+    #[arg(long, conflicts_with = "groups")]
     pub large: bool,
+    /// The groups history: eight groups of one groups store applying and checkpointing
+    /// at once, with and (every other cut) without one more group restoring a snapshot
+    /// again and again; every group checked on its own after each cut
+    #[arg(long)]
+    pub groups: bool,
     /// The sync mode each store is reopened in after its cut: the writer's (`same`),
     /// the other one (`other`: with both modes, the whole matrix), or one for all
     #[arg(long, value_enum, value_name = "same|other|sync|nosync", default_value_t = ReopenMode::Same)]
@@ -213,6 +223,7 @@ mod tests {
                 },
                 kills: 200,
                 large: false,
+                groups: false,
             }
         );
         assert_eq!(
@@ -277,6 +288,31 @@ mod tests {
     }
 
     #[test]
+    fn both_campaigns_take_the_groups_history_but_not_with_the_large_one() {
+        let command = CrashCommand::try_parse_from(["fsmstore-crash", "--probe", "p", "--groups"])
+            .expect("parse");
+        assert!(command.campaign.groups);
+        let command =
+            PowerlossCommand::try_parse_from(["fsmstore-powerloss", "--probe", "p", "--groups"])
+                .expect("parse");
+        assert!(command.campaign.groups);
+        assert!(
+            CrashCommand::try_parse_from(["fsmstore-crash", "--probe", "p", "--groups", "--large"])
+                .is_err()
+        );
+        assert!(
+            PowerlossCommand::try_parse_from([
+                "fsmstore-powerloss",
+                "--probe",
+                "p",
+                "--large",
+                "--groups"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
     fn a_powerloss_campaign_takes_every_model_flag() {
         let command = PowerlossCommand::try_parse_from([
             "fsmstore-powerloss",
@@ -309,6 +345,7 @@ mod tests {
                 cuts: 12,
                 seed: Some(99),
                 large: true,
+                groups: false,
                 reopen_mode: ReopenMode::Other,
             }
         );

@@ -24,6 +24,8 @@ pub mod config;
 pub mod crash;
 pub mod crash_tests;
 pub mod deep_check;
+pub mod group_crash;
+pub mod groups;
 pub mod harness;
 #[cfg(target_os = "linux")]
 pub mod locking;

@@ -267,3 +267,135 @@ pub fn a_nosync_store_cut_and_reopened_in_sync_mode_opens_and_keeps_every_checkp
         &Scenario::MODE_MATRIX,
     );
 }
+
+/// Power cuts under the groups writer (every group of a groups store applying and
+/// checkpointing on its own thread, their commits sharing fsyncs; every other cut with
+/// one more group restoring a snapshot again and again), in Sync mode on a POSIX disk
+/// and in NoSync mode on a journaling one: in every group, nothing its writer's mode
+/// promised is lost, its data is exactly its model at its index (no torn batch, no entry
+/// of another group), a restore cut in flight left the old or the new generation, and
+/// the whole store passes the deep check.
+pub fn power_cuts_under_many_groups_lose_nothing_any_group_acknowledged(h: &Harness) {
+    for (mode, meta) in [
+        (SyncMode::Sync, MetaMode::Posix),
+        (SyncMode::NoSync, MetaMode::Journal),
+    ] {
+        // Each scenario twice: four cuts per mode.
+        let scenarios = [Scenario::GROUPS, Scenario::GROUPS].concat();
+        let (summary, ran) = cut_scenarios(h, mode, None, meta, None, &scenarios);
+        if !ran {
+            return;
+        }
+        assert_eq!(
+            summary.groups.deep_check_failures, 0,
+            "{:?}",
+            summary.groups
+        );
+        assert_eq!(summary.groups.cross_group, 0, "{:?}", summary.groups);
+    }
+}
+
+/// An fsync fails while every group of a groups store applies in Sync mode on its own
+/// thread (the disk drops the pages it could not write, as Linux does): every member of
+/// the failed shared round gets the engine's error, every other group's next commit
+/// `Stopped`, and from then on every group's apply and pin, the store's sync, creation
+/// and close are refused with `Stopped`; the disk keeps every apply any group
+/// acknowledged before the failure, and each group holds exactly its model.
+pub fn a_failed_fsync_in_a_shared_round_fails_its_members_and_stops_every_group(h: &Harness) {
+    use fsmstore::Config;
+    use powercut::{Options, PowerCut};
+
+    use crate::group_crash::{GROUP_IDS, GroupAcks, check_reopened};
+
+    if !can_mount() {
+        return;
+    }
+    let mode = SyncMode::Sync;
+    // How many fsyncs making the store and its groups takes, so the failure lands in
+    // the applies.
+    let created_after = {
+        let mount = PowerCut::mount(&h.scratch("count"), Options::default()).expect("mount");
+        let store =
+            fsmstore::open_groups(h.backend(), mount.path().join("store"), &Config::new(mode))
+                .expect("create the groups store");
+        for id in GROUP_IDS {
+            store.create_group(id).expect("create a group");
+        }
+        store.close().expect("close");
+        mount.fsyncs()
+    };
+    let mut most_members = 0;
+    // The failing fsync may belong to a round of one commit; a few tries find a shared
+    // one.
+    for attempt in 0..4 {
+        let mount = PowerCut::mount(
+            &h.scratch(&format!("failing-{attempt}")),
+            Options {
+                fail_fsync: Some(created_after + 5 + 3 * attempt),
+                ..Options::default()
+            },
+        )
+        .expect("mount");
+        let output = probe(h, "groups-failstop", &mount.path().join("store"), mode);
+        assert!(!output.contains("no write failed"), "{output}");
+        let failed: Vec<(u64, String)> = output
+            .lines()
+            .filter_map(|line| {
+                let (id, rest) = line.strip_prefix('g')?.split_once(' ')?;
+                Some((id.parse().ok()?, rest.strip_prefix("failed ")?.to_owned()))
+            })
+            .collect();
+        assert_eq!(
+            failed.len(),
+            GROUP_IDS.len(),
+            "not every group's writer saw the failure: {output}"
+        );
+        let members = failed
+            .iter()
+            .filter(|(_, kind)| !kind.starts_with("kind=stopped"))
+            .count();
+        assert!(
+            members > 0,
+            "no commit got the failed fsync's own error: {output}"
+        );
+        most_members = most_members.max(members);
+        for line in output.lines() {
+            let refused = line.contains(" after apply ")
+                || line.contains(" after pin ")
+                || line.starts_with("store sync ")
+                || line.starts_with("store create ")
+                || line.starts_with("store close ");
+            if refused {
+                assert!(
+                    line.ends_with("kind=stopped"),
+                    "{line}: after a failed shared fsync: {output}"
+                );
+            }
+        }
+        for what in ["store sync ", "store create ", "store close "] {
+            assert!(
+                output.contains(what),
+                "the probe did not report `{what}`: {output}"
+            );
+        }
+        let image = h.scratch(&format!("disk-{attempt}"));
+        mount.finish(&image).expect("write the disk image");
+        let acks = GroupAcks::parse(output.lines());
+        let (after, check) = check_reopened(h.backend(), &image.join("store"), mode, mode, &acks)
+            .expect("the disk reopens");
+        assert_eq!(
+            after.lost_applies, 0,
+            "an acknowledged apply was lost: {:?}",
+            after.mismatch
+        );
+        assert!(!after.torn, "{:?}", after.mismatch);
+        assert_eq!(check.groups, GROUP_IDS.len() as u64);
+        if most_members > 1 {
+            break;
+        }
+    }
+    assert!(
+        most_members > 1,
+        "no failed fsync was shared by two groups' commits in four tries"
+    );
+}

@@ -33,6 +33,7 @@ use crate::crash::{
     Acks, FileCensus, History, Jitter, KillOutcome, Reopen, WriterPlan, check_reopened,
     export_model, large,
 };
+use crate::group_crash::{self, GroupAcks, GroupsCheck, GroupsSummary, GroupsWriter};
 
 /// The store's directory name inside a mount (and inside the image of the disk).
 const STORE: &str = "store";
@@ -55,6 +56,13 @@ pub enum Scenario {
         before: u64,
         /// The applied index of the snapshot restored.
         snapshot_at: u64,
+    },
+    /// The groups writer ([`crate::group_crash`]): every group of
+    /// [`GROUP_IDS`](crate::group_crash::GROUP_IDS) applying and checkpointing on its own
+    /// thread, and with `restoring` one more group restoring a snapshot again and again.
+    Groups {
+        /// Whether one group restores.
+        restoring: bool,
     },
     /// The writer of the large history ([`WriterPlan::LARGE`]), cut once it has
     /// acknowledged an apply drawn from `cut_after` (inclusive): the power goes out
@@ -114,11 +122,27 @@ impl Scenario {
         },
     ];
 
+    /// The groups campaign's cuts: the groups writer, without and with a restoring
+    /// group.
+    pub const GROUPS: [Scenario; 2] = [
+        Scenario::Groups { restoring: false },
+        Scenario::Groups { restoring: true },
+    ];
+
     fn history(self) -> History {
         match self {
             Scenario::LargeWriter { .. } => History::Large,
             Scenario::Writer(plan) => plan.history,
-            Scenario::Restore { .. } => History::Small,
+            Scenario::Restore { .. } | Scenario::Groups { .. } => History::Small,
+        }
+    }
+
+    /// The name of the snapshot file the scenario's writer restores, if it restores.
+    fn snapshot_file(self) -> Option<&'static str> {
+        match self {
+            Scenario::Restore { .. } => Some("snapshot.bin"),
+            Scenario::Groups { restoring: true } => Some("groups-snapshot.bin"),
+            _ => None,
         }
     }
 }
@@ -163,6 +187,8 @@ pub struct CutOutcome {
     pub failed_before_cut: Option<String>,
     /// An acknowledged restore is not in the reopened store.
     pub lost_restore: bool,
+    /// What the check of a groups writer's store found per group.
+    pub groups: Option<GroupsCheck>,
 }
 
 impl CutOutcome {
@@ -279,12 +305,17 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
     let mountpoint = workdir.join("mnt");
     let image = workdir.join("disk");
     let _ = std::fs::remove_dir_all(&image);
-    let snapshot = workdir.join("snapshot.bin");
-    if let Scenario::Restore { snapshot_at, .. } = cut.scenario
-        && !snapshot.exists()
-    {
-        export_model(cut.backend, &workdir.join("model"), snapshot_at, &snapshot)
-            .map_err(std::io::Error::other)?;
+    let snapshot = workdir.join(cut.scenario.snapshot_file().unwrap_or("snapshot.bin"));
+    match cut.scenario {
+        Scenario::Restore { snapshot_at, .. } if !snapshot.exists() => {
+            export_model(cut.backend, &workdir.join("model"), snapshot_at, &snapshot)
+                .map_err(std::io::Error::other)?;
+        }
+        Scenario::Groups { restoring: true } if !snapshot.exists() => {
+            group_crash::export_snapshot(cut.backend, &workdir.join("model"), &snapshot)
+                .map_err(std::io::Error::other)?;
+        }
+        _ => {}
     }
     let options = Options {
         meta: cut.meta,
@@ -314,6 +345,14 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
             command.arg(&snapshot).arg(before.to_string());
             command
         }
+        Scenario::Groups { restoring } => GroupsWriter {
+            probe,
+            backend: cut.backend,
+            dir: &dir,
+            mode: cut.mode,
+            snapshot: restoring.then_some(&*snapshot),
+        }
+        .command(&dir),
     };
     let (mut child, stdout) =
         crate::crash::spawn_child(&mut command).map_err(std::io::Error::other)?;
@@ -363,8 +402,15 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
     let _ = child.kill();
     let _ = child.wait();
     mount.finish(&image).map_err(std::io::Error::other)?;
-    let mut acks = Acks::default();
     let lines = reader.join().unwrap_or_default();
+    if let Scenario::Groups { .. } = cut.scenario {
+        let mut acks = GroupAcks::parse(lines.iter().map(String::as_str));
+        let failed_before_cut = exited_before_cut.then(|| acks.summed().other.join(" | "));
+        // After the cut every operation fails: the writer's errors are expected.
+        acks.forget_errors();
+        return check_groups_image(&image.join(STORE), cut, reason, acks, failed_before_cut);
+    }
+    let mut acks = Acks::default();
     for line in &lines {
         acks.record(line);
     }
@@ -372,6 +418,51 @@ pub fn cut_once(probe: &Path, workdir: &Path, cut: Cut) -> std::io::Result<CutOu
     // After the cut every operation fails: the writer's errors are expected.
     acks.other.clear();
     check_image(&image.join(STORE), cut, reason, acks, failed_before_cut)
+}
+
+/// Reopens the groups store the disk kept and checks every group against what the
+/// groups writer acknowledged.
+fn check_groups_image(
+    dir: &Path,
+    cut: Cut,
+    reason: String,
+    acks: GroupAcks,
+    failed_before_cut: Option<String>,
+) -> std::io::Result<CutOutcome> {
+    let mut outcome = CutOutcome {
+        cut: cut.clone(),
+        reason,
+        after: None,
+        lost_store: false,
+        unopenable: None,
+        failed_before_cut,
+        lost_restore: false,
+        groups: None,
+    };
+    if !dir.join(fsmstore::backend::MARKER_FILE).exists() {
+        outcome.lost_store = acks.ready;
+        outcome.after = Some(KillOutcome {
+            acks: acks.summed(),
+            ..KillOutcome::default()
+        });
+        return Ok(outcome);
+    }
+    let census = FileCensus::of(dir)?;
+    match group_crash::check_reopened(cut.backend, dir, cut.mode, cut.reopen_mode, &acks) {
+        Ok((after, check)) => {
+            outcome.after = Some(after);
+            outcome.groups = Some(check);
+        }
+        Err(error) => {
+            outcome.after = Some(KillOutcome {
+                acks: acks.summed(),
+                census,
+                ..KillOutcome::default()
+            });
+            outcome.unopenable = Some(error);
+        }
+    }
+    Ok(outcome)
 }
 
 /// Reopens the store the disk kept and checks it against what the writer acknowledged.
@@ -390,6 +481,7 @@ fn check_image(
         unopenable: None,
         failed_before_cut,
         lost_restore: false,
+        groups: None,
     };
     if !dir.join(fsmstore::backend::MARKER_FILE).exists() {
         // No marker: the store was never durably created. Fine unless `open` returned.
@@ -465,6 +557,8 @@ pub struct PowerSummary {
     pub large_bytes: u64,
     /// The most files of each kind a cut left on the disk.
     pub files_seen: FileCensus,
+    /// What the cuts of the groups writer found per group.
+    pub groups: GroupsSummary,
 }
 
 impl PowerSummary {
@@ -492,6 +586,9 @@ impl PowerSummary {
             None => {}
         }
         self.failed_before_cut += u64::from(outcome.failed_before_cut.is_some());
+        if let Some(check) = &outcome.groups {
+            self.groups.add(check);
+        }
     }
 
     /// Percentage of at-risk NoSync applies kept, or `None` when none were at risk.
@@ -599,14 +696,20 @@ pub fn campaign(
         };
         let workdir: PathBuf = campaign.workdir.join(format!("cut-{number}"));
         std::fs::create_dir_all(&workdir)?;
-        // The restore's snapshot is made once per campaign and shared.
-        let shared_snapshot = campaign.workdir.join("snapshot.bin");
-        if matches!(scenario, Scenario::Restore { .. }) && shared_snapshot.exists() {
-            std::fs::copy(&shared_snapshot, workdir.join("snapshot.bin"))?;
+        // A restore's snapshot is made once per campaign and shared.
+        let shared_snapshot = scenario
+            .snapshot_file()
+            .map(|name| (campaign.workdir.join(name), workdir.join(name)));
+        if let Some((shared, own)) = &shared_snapshot
+            && shared.exists()
+        {
+            std::fs::copy(shared, own)?;
         }
         let outcome = cut_once(campaign.probe, &workdir, cut)?;
-        if matches!(scenario, Scenario::Restore { .. }) && !shared_snapshot.exists() {
-            std::fs::copy(workdir.join("snapshot.bin"), &shared_snapshot)?;
+        if let Some((shared, own)) = &shared_snapshot
+            && !shared.exists()
+        {
+            std::fs::copy(own, shared)?;
         }
         summary.add(&outcome);
         if outcome.broke_a_promise() {

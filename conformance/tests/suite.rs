@@ -252,6 +252,21 @@ group!(concurrency in_a_group:
 
 group!(model in_a_group: random_histories_match_an_independent_model);
 
+group!(groups:
+    no_op_of_one_group_reaches_another_at_the_edges_of_ids_and_keys,
+    random_histories_over_many_groups_match_one_model_per_group,
+    refused_lifecycle_calls_are_typed_and_change_nothing,
+    a_dropped_group_is_gone_after_reopen_and_its_id_starts_empty,
+    groups_are_listed_ascending_with_their_applied_indexes,
+    a_groups_store_keeps_everything_across_close_and_reopen,
+    a_store_of_one_group_and_a_groups_store_refuse_each_others_layout,
+    concurrent_sync_applies_of_many_groups_share_fsyncs,
+    nosync_applies_make_no_durable_round_and_only_syncs_and_pins_do,
+    groups_created_dropped_and_opened_while_others_apply_lose_nothing,
+    a_groups_snapshot_moves_to_a_store_of_its_own_and_back_byte_identical,
+    a_restore_into_a_group_is_pinned_and_the_gate_then_skips_it,
+);
+
 group!(snapshot in_a_group:
     an_export_restores_to_the_same_data_meta_and_index,
     a_restore_replaces_everything_and_installs_the_snapshots_index,
@@ -281,6 +296,8 @@ group!(crash_tests (durable_engines):
     garbage_engine_files_fail_the_open_with_corruption,
     a_store_a_killed_writer_left_opens_and_passes_the_deep_check,
     killed_writers_of_a_large_history_lose_nothing_after_a_close,
+    killed_groups_writers_in_sync_lose_no_acknowledged_apply_of_any_group,
+    killed_groups_writers_in_nosync_tear_no_batch_and_lose_no_checkpoint,
 );
 
 #[cfg(target_os = "linux")]
@@ -319,6 +336,8 @@ group!(power_tests (durable_engines):
     power_cuts_in_a_large_history_around_a_close_lose_nothing_acknowledged,
     a_sync_store_cut_and_reopened_in_nosync_mode_keeps_everything_acknowledged,
     a_nosync_store_cut_and_reopened_in_sync_mode_opens_and_keeps_every_checkpoint,
+    power_cuts_under_many_groups_lose_nothing_any_group_acknowledged,
+    a_failed_fsync_in_a_shared_round_fails_its_members_and_stops_every_group,
 );
 
 /// Every `pub fn <body>(h: &Harness)` in the library's group modules is instantiated
@@ -339,6 +358,7 @@ fn every_body_is_instantiated() {
         ("concurrency", concurrency::BODIES),
         ("model", model::BODIES),
         ("snapshot", snapshot::BODIES),
+        ("groups", groups::BODIES),
         #[cfg(target_os = "linux")]
         ("locking", locking::BODIES),
         #[cfg(any(

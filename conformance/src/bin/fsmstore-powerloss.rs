@@ -3,7 +3,7 @@
 //! ```text
 //! fsmstore-powerloss --probe PATH [--backend NAME] [--mode sync|nosync]
 //!                    [--meta posix|journal] [--data drop|keep-random|tear]
-//!                    [--cuts N] [--seed N] [--large]
+//!                    [--cuts N] [--seed N] [--large | --groups]
 //!                    [--reopen-mode same|other|sync|nosync]
 //! ```
 //! Prints one Markdown row per engine, sync mode and metadata mode: the mode the stores
@@ -11,7 +11,10 @@
 //! writes, checkpoints, closes, restores and store creations, stores that did not
 //! reopen, NoSync kept %, and for the large history the cuts that came after a close
 //! past 64 MB, the megabytes of large values written and the most files of each kind a
-//! cut left on the disk. Exits 1 if any promise was broken, 2 on bad arguments, 3 when
+//! cut left on the disk. With `--groups` the cuts land under the groups writer (see
+//! `conformance::group_crash`), and the last columns are the groups checked, torn groups,
+//! entries of one group found in another, groups lost, deep checks failed and restores
+//! acknowledged. Exits 1 if any promise was broken, 2 on bad arguments, 3 when
 //! FUSE cannot be mounted. The options are [`campaign_args::PowerlossCommand`]'s.
 
 use std::process::ExitCode;
@@ -57,18 +60,25 @@ mod linux {
         let mut jitter = Jitter::new(seed);
         let mut failed = false;
         let scenarios: &[Scenario] = match (options.large, options.reopen_mode) {
+            _ if options.groups => &Scenario::GROUPS,
             (true, _) => &Scenario::LARGE,
             (false, ReopenMode::Same) => &Scenario::ALL,
             (false, _) => &Scenario::MODE_MATRIX,
         };
         let history = match (options.large, options.reopen_mode) {
+            _ if options.groups => "groups",
             (true, _) => "large",
             (false, ReopenMode::Same) => "small",
             // One scenario in five writes large values, to leave holes in the logs.
             (false, _) => "small + short large",
         };
+        let last_columns = if options.groups {
+            "groups checked | torn groups | lost groups, cross-group entries, failed deep checks, restores"
+        } else {
+            "after a close past 64 MB | MB of large values | most files a cut left"
+        };
         println!(
-            "| engine | mode | reopened in | disk | history | cuts | landed in | torn | lost applies | lost writes | lost checkpoints | lost closes | lost restores | lost stores | unopenable (typed / other) | NoSync kept % | after a close past 64 MB | MB of large values | most files a cut left |"
+            "| engine | mode | reopened in | disk | history | cuts | landed in | torn | lost applies | lost writes | lost checkpoints | lost closes | lost restores | lost stores | unopenable (typed / other) | NoSync kept % | {last_columns} |"
         );
         println!(
             "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -113,7 +123,21 @@ mod linux {
                                 .map(|(phase, count)| format!("{phase} {count}"))
                                 .collect::<Vec<_>>()
                                 .join(", ");
-                            let (past_a_close, megabytes, files) = if options.large {
+                            let (past_a_close, megabytes, files) = if options.groups {
+                                let groups = &summary.groups;
+                                (
+                                    groups.groups.to_string(),
+                                    groups.torn_groups.to_string(),
+                                    format!(
+                                        "{} lost groups, {} cross-group entries, {} deep checks failed, {} restores acknowledged ({} cut mid-restore and switched)",
+                                        groups.lost_groups,
+                                        groups.cross_group,
+                                        groups.deep_check_failures,
+                                        groups.restores,
+                                        groups.restores_switched,
+                                    ),
+                                )
+                            } else if options.large {
                                 (
                                     summary.past_a_large_close.to_string(),
                                     format!("{:.0}", summary.large_bytes as f64 / 1e6),

@@ -8,7 +8,14 @@
 //! fsmstore-probe restore <engine> <dir> <sync|nosync> <snapshot-file>
 //! fsmstore-probe restorer <engine> <dir> <sync|nosync> <snapshot-file> <applies-before>
 //! fsmstore-probe failstop <engine> <dir> <sync|nosync>
+//! fsmstore-probe groups-writer <engine> <dir> <sync|nosync> <checkpoint-every> [<snapshot-file>]
+//! fsmstore-probe groups-failstop <engine> <dir> <sync|nosync>
 //! ```
+//! `groups-writer` applies to many groups of one groups store at once, one thread per
+//! group, acknowledging each call with the group's tag (`g<id> applied <i>`), and with a
+//! snapshot file restores one more group again and again; `groups-failstop` applies to
+//! every group until a call fails, then tries every kind of write (see
+//! `conformance::group_crash`).
 //! `failstop` applies the writer's batches until one fails, prints
 //! `acknowledged <index>` and `failed kind=<kind>`, then tries every kind of write and
 //! prints `<what> kind=<kind>` (or `<what> ok`) for each, and the same for `read` and
@@ -98,8 +105,31 @@ fn run(args: &[String]) -> fsmstore::Result<String> {
             )?;
             Ok("failstop done".to_owned())
         }
+        [command, engine, dir, mode, checkpoint_every, snapshot @ ..]
+            if command == "groups-writer" && snapshot.len() <= 1 =>
+        {
+            let checkpoint_every = checkpoint_every.parse().map_err(|_| {
+                fsmstore::Error::invalid_argument("groups-writer takes a number after the mode")
+            })?;
+            conformance::group_crash::run_writer(
+                engine.parse()?,
+                dir.as_ref(),
+                mode.parse()?,
+                checkpoint_every,
+                snapshot.first().map(std::path::Path::new),
+            )?;
+            Ok("groups writer stopped".to_owned())
+        }
+        [command, engine, dir, mode] if command == "groups-failstop" => {
+            conformance::group_crash::run_until_a_round_fails(
+                engine.parse()?,
+                dir.as_ref(),
+                mode.parse()?,
+            )?;
+            Ok("groups failstop done".to_owned())
+        }
         _ => Err(fsmstore::Error::invalid_argument(
-            "usage: fsmstore-probe open|writer|restore|restorer|failstop <engine> <dir> <sync|nosync> [plan|snapshot]",
+            "usage: fsmstore-probe open|writer|restore|restorer|failstop|groups-writer|groups-failstop <engine> <dir> <sync|nosync> [plan|snapshot]",
         )),
     }
 }
