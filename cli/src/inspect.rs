@@ -30,14 +30,57 @@ pub fn layout_name(layout: Layout) -> &'static str {
     }
 }
 
-/// Everything `inspect` prints of a store of one group, or of one group of a groups
-/// store.
+/// What `inspect` prints of a store's marker, first in either report.
 #[derive(Debug)]
-pub struct Report {
+struct Marked {
     engine: String,
     format_version: u32,
     created_sync_mode: Option<String>,
     layout: Layout,
+}
+
+impl Marked {
+    /// Reads the marker of the store at `path`.
+    fn read(path: &Path) -> Result<Self, Failure> {
+        let marker = read_marker(path)?;
+        Ok(Self {
+            engine: marker.engine,
+            format_version: marker.format_version,
+            created_sync_mode: marker.created_sync_mode.map(|mode| mode.to_string()),
+            layout: marker.layout,
+        })
+    }
+
+    /// The first lines of a report for people.
+    fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "engine: {}", self.engine);
+        let _ = writeln!(out, "format version: {}", self.format_version);
+        let _ = writeln!(
+            out,
+            "created sync mode: {}",
+            self.created_sync_mode.as_deref().unwrap_or("not recorded")
+        );
+        let _ = writeln!(out, "layout: {}", layout_name(self.layout));
+        out
+    }
+
+    /// The first fields of a report for programs, an object that takes the others.
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "engine": self.engine,
+            "format_version": self.format_version,
+            "created_sync_mode": self.created_sync_mode,
+            "layout": layout_name(self.layout),
+        })
+    }
+}
+
+/// Everything `inspect` prints of a store of one group, or of one group of a groups
+/// store.
+#[derive(Debug)]
+pub struct Report {
+    marked: Marked,
     /// The group inspected, with its generation, when the store is a groups store.
     group: Option<(u64, u32)>,
     applied: AppliedIndex,
@@ -54,7 +97,7 @@ pub fn inspect(
     store: &dyn Engine,
     group: Option<GroupInfo>,
 ) -> Result<Report, Failure> {
-    let marker = read_marker(path)?;
+    let marked = Marked::read(path)?;
     let (writer, reader) = crate::pipe::pipe();
     let (meta, data_keys, data_bytes) = std::thread::scope(|scope| {
         let exporter = scope.spawn(move || {
@@ -76,10 +119,7 @@ pub fn inspect(
         },
     };
     Ok(Report {
-        engine: marker.engine,
-        format_version: marker.format_version,
-        created_sync_mode: marker.created_sync_mode.map(|mode| mode.to_string()),
-        layout: marker.layout,
+        marked,
         group: group.map(|info| (info.id, info.generation)),
         applied,
         meta,
@@ -123,15 +163,7 @@ fn text(bytes: &[u8]) -> Option<&str> {
 impl Report {
     /// The report for people.
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "engine: {}", self.engine);
-        let _ = writeln!(out, "format version: {}", self.format_version);
-        let _ = writeln!(
-            out,
-            "created sync mode: {}",
-            self.created_sync_mode.as_deref().unwrap_or("not recorded")
-        );
-        let _ = writeln!(out, "layout: {}", layout_name(self.layout));
+        let mut out = self.marked.to_text();
         if let Some((id, generation)) = self.group {
             let _ = writeln!(out, "group: {id}");
             let _ = writeln!(out, "group generation: {generation}");
@@ -184,16 +216,11 @@ impl Report {
                 })
             })
             .collect();
-        let mut report = json!({
-            "engine": self.engine,
-            "format_version": self.format_version,
-            "created_sync_mode": self.created_sync_mode,
-            "layout": layout_name(self.layout),
-            "applied_index": applied,
-            "meta": meta,
-            "data_keys": self.data_keys,
-            "data_bytes": self.data_bytes,
-        });
+        let mut report = self.marked.to_json();
+        report["applied_index"] = applied;
+        report["meta"] = json!(meta);
+        report["data_keys"] = json!(self.data_keys);
+        report["data_bytes"] = json!(self.data_bytes);
         if let Some((id, generation)) = self.group {
             report["group"] = json!(id);
             report["group_generation"] = json!(generation);
@@ -205,36 +232,24 @@ impl Report {
 /// Everything `inspect` prints of a groups store as a whole: its marker and its groups.
 #[derive(Debug)]
 pub struct GroupsReport {
-    engine: String,
-    format_version: u32,
-    created_sync_mode: Option<String>,
+    marked: Marked,
     groups: Vec<GroupInfo>,
 }
 
 /// Reads the marker of the groups store at `path`; `groups` is what its
 /// [`GroupStore::groups`](fsmstore::GroupStore::groups) lists.
 pub fn inspect_groups(path: &Path, groups: Vec<GroupInfo>) -> Result<GroupsReport, Failure> {
-    let marker = read_marker(path)?;
-    Ok(GroupsReport {
-        engine: marker.engine,
-        format_version: marker.format_version,
-        created_sync_mode: marker.created_sync_mode.map(|mode| mode.to_string()),
-        groups,
-    })
+    let marked = Marked {
+        layout: Layout::Groups,
+        ..Marked::read(path)?
+    };
+    Ok(GroupsReport { marked, groups })
 }
 
 impl GroupsReport {
     /// The report for people.
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "engine: {}", self.engine);
-        let _ = writeln!(out, "format version: {}", self.format_version);
-        let _ = writeln!(
-            out,
-            "created sync mode: {}",
-            self.created_sync_mode.as_deref().unwrap_or("not recorded")
-        );
-        let _ = writeln!(out, "layout: {}", layout_name(Layout::Groups));
+        let mut out = self.marked.to_text();
         let _ = writeln!(out, "groups: {}", self.groups.len());
         for group in &self.groups {
             let applied = group
@@ -262,13 +277,8 @@ impl GroupsReport {
                 })
             })
             .collect();
-        let report = json!({
-            "engine": self.engine,
-            "format_version": self.format_version,
-            "created_sync_mode": self.created_sync_mode,
-            "layout": layout_name(Layout::Groups),
-            "groups": groups,
-        });
+        let mut report = self.marked.to_json();
+        report["groups"] = json!(groups);
         format!("{report:#}\n")
     }
 }

@@ -260,35 +260,11 @@ fn run(command: Command) -> Result<(), Failure> {
             engine,
             sync_mode,
             force,
-            group: Some(id),
-        } => import_group(&input, &path, engine, sync_mode, force, id),
-        Command::Import {
-            input,
-            path,
-            engine,
-            sync_mode,
-            force,
-            group: None,
-        } => {
-            if let Ok(marker) = read_marker(&path)
-                && marker.layout == Layout::Groups
-            {
-                return Err(layout_mismatch(&path, Layout::Single, Layout::Groups));
-            }
-            check_destination(&path, force)?;
-            let store = fsmstore::open(engine, &path, &Config::new(sync_mode))?;
-            let (reader, total) = open_input(&input)?;
-            let bar = progress::bar(total, "importing");
-            let header = store.restore(&mut bar.wrap_read(reader))?;
-            bar.finish_and_clear();
-            store.close()?;
-            eprintln!(
-                "imported {} into {engine} at {}",
-                describe(&header),
-                path.display()
-            );
-            Ok(())
-        }
+            group,
+        } => match group {
+            Some(id) => import_group(&input, &path, engine, sync_mode, force, id),
+            None => import_store(&input, &path, engine, sync_mode, force),
+        },
         Command::Migrate {
             from,
             to,
@@ -557,6 +533,36 @@ fn existing_marker(path: &Path) -> Result<(Backend, Marker), Failure> {
         )
     })?;
     Ok((backend, marker))
+}
+
+/// `import` without `--group`: restores the stream of `input` into a store of one group
+/// at `path` (of `engine`, in `sync_mode`), which must be missing or empty unless
+/// `force`; a groups store at `path` is refused.
+fn import_store(
+    input: &str,
+    path: &Path,
+    engine: Backend,
+    sync_mode: SyncMode,
+    force: bool,
+) -> Result<(), Failure> {
+    if let Ok(marker) = read_marker(path)
+        && marker.layout == Layout::Groups
+    {
+        return Err(layout_mismatch(path, Layout::Single, Layout::Groups));
+    }
+    check_destination(path, force)?;
+    let store = fsmstore::open(engine, path, &Config::new(sync_mode))?;
+    let (reader, total) = open_input(input)?;
+    let bar = progress::bar(total, "importing");
+    let header = store.restore(&mut bar.wrap_read(reader))?;
+    bar.finish_and_clear();
+    store.close()?;
+    eprintln!(
+        "imported {} into {engine} at {}",
+        describe(&header),
+        path.display()
+    );
+    Ok(())
 }
 
 /// `import --group id`: restores the stream of `input` into group `id` of the groups

@@ -1,48 +1,16 @@
 //! End-to-end: the real `fsmstore` binary on real stores.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::{fsmstore, make_store, path, stdout};
 use fsmstore::{Backend, Config, SyncMode, WriteBatch};
-
-fn fsmstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsmstore"))
-        .args(args)
-        .env_remove(fsmstore::SYNC_MODE_ENV)
-        .output()
-        .expect("run the fsmstore binary")
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "fsmstore failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
 
 fn code(output: &Output) -> Option<i32> {
     output.status.code()
-}
-
-/// A store of `backend` with 300 data keys, a meta key and applied index 42.
-fn make_store(backend: Backend, dir: &Path) {
-    let store =
-        fsmstore::open(backend, dir, &Config::new(SyncMode::Sync)).expect("create the store");
-    let mut batch = WriteBatch::new();
-    for i in 0..300 {
-        batch.put(format!("key/{i:04}"), format!("value {i}"));
-    }
-    batch.put_meta("term", "7");
-    store.apply(&batch, Some(42)).expect("apply");
-    store.close().expect("close");
 }
 
 /// `inspect` output without its engine line.

@@ -1,9 +1,12 @@
 //! Every case of the README's exit-code table that needs no RocksDB, through the real
 //! `fsmstore` binary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::path;
 use fsmstore::{Backend, Config, SyncMode, WriteBatch};
 
 /// Runs `fsmstore args`, with `FSMSTORE_SYNC_MODE` set to `sync_mode_env` or unset.
@@ -33,10 +36,6 @@ fn expect_exit_with(code: i32, args: &[&str], sync_mode_env: Option<&str>, said:
         stderr.contains(said),
         "fsmstore {args:?}: expected {said:?} on stderr, got: {stderr}"
     );
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
 }
 
 /// A redb store with a few keys and applied index 9.

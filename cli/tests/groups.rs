@@ -1,31 +1,12 @@
 //! End-to-end on groups stores: the real `fsmstore` binary with `--group`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{fill, fsmstore, make_store, path, stdout};
 use fsmstore::{Backend, Bytes, Config, Engine, RangeQuery, SyncMode, WriteBatch};
-
-fn fsmstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsmstore"))
-        .args(args)
-        .env_remove(fsmstore::SYNC_MODE_ENV)
-        .output()
-        .expect("run the fsmstore binary")
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "fsmstore failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
+use tempfile::TempDir;
 
 /// Asserts that `fsmstore args` exits with `code` and says each of `said` on stderr.
 fn expect_exit(code: i32, args: &[&str], said: &[&str]) {
@@ -44,16 +25,6 @@ fn expect_exit(code: i32, args: &[&str], said: &[&str]) {
     }
 }
 
-/// Group 1: 300 data keys, a meta key and applied index 42.
-fn fill_group_one(group: &dyn Engine) {
-    let mut batch = WriteBatch::new();
-    for i in 0..300 {
-        batch.put(format!("key/{i:04}"), format!("value {i}"));
-    }
-    batch.put_meta("term", "7");
-    group.apply(&batch, Some(42)).expect("apply to group 1");
-}
-
 /// Group 2: other keys under the same names, and applied index 5.
 fn fill_group_two(group: &dyn Engine) {
     let mut batch = WriteBatch::new();
@@ -63,28 +34,29 @@ fn fill_group_two(group: &dyn Engine) {
     group.apply(&batch, Some(5)).expect("apply to group 2");
 }
 
-/// A groups store of `backend` with groups 1 and 2 (see `fill_group_one`, `fill_group_two`).
+/// A groups store of `backend` with groups 1 (see [`fill`]) and 2 (see `fill_group_two`).
 fn make_groups_store(backend: Backend, dir: &Path) {
     let store = fsmstore::open_groups(backend, dir, &Config::new(SyncMode::Sync))
         .expect("create the groups store");
-    for (id, fill) in [
-        (1, fill_group_one as fn(&dyn Engine)),
+    for (id, fill_group) in [
+        (1, fill as fn(&dyn Engine)),
         (2, fill_group_two as fn(&dyn Engine)),
     ] {
         store.create_group(id).expect("create a group");
         let group = store.open_group(id).expect("open a group");
-        fill(&*group);
+        fill_group(&*group);
         group.close().expect("close a group");
     }
     store.close().expect("close the groups store");
 }
 
-/// A store of one group of `backend` with group 1's contents.
-fn make_store(backend: Backend, dir: &Path) {
-    let store =
-        fsmstore::open(backend, dir, &Config::new(SyncMode::Sync)).expect("create the store");
-    fill_group_one(&*store);
-    store.close().expect("close");
+/// A temporary directory and, at `groups` in it, a groups store of `backend` made by
+/// [`make_groups_store`].
+fn temp_groups_store(backend: Backend) -> (TempDir, PathBuf) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let groups = root.path().join("groups");
+    make_groups_store(backend, &groups);
+    (root, groups)
 }
 
 /// Every data entry, the meta key `term` and the applied index.
@@ -118,9 +90,7 @@ fn group_contents(backend: Backend, dir: &Path, id: u64) -> Contents {
 
 #[test]
 fn a_group_moves_to_a_store_of_another_engine_and_back_into_groups_unchanged() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let groups = root.path().join("groups");
-    make_groups_store(Backend::Redb, &groups);
+    let (root, groups) = temp_groups_store(Backend::Redb);
     let original = group_contents(Backend::Redb, &groups, 1);
     assert_eq!(original.0.len(), 300);
     assert_eq!(original.2, Some(42));
@@ -198,9 +168,7 @@ fn a_group_moves_to_a_store_of_another_engine_and_back_into_groups_unchanged() {
 
 #[test]
 fn inspect_lists_the_groups_and_shows_one_group_like_a_store() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let groups = root.path().join("groups");
-    make_groups_store(Backend::Redb, &groups);
+    let (root, groups) = temp_groups_store(Backend::Redb);
     // A restore gives group 2 its next generation.
     let snapshot = root.path().join("group-2.bin");
     stdout(&fsmstore(&[
@@ -296,9 +264,7 @@ fn inspect_lists_the_groups_and_shows_one_group_like_a_store() {
 
 #[test]
 fn verify_deep_checks_a_whole_groups_store_or_one_group() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let groups = root.path().join("groups");
-    make_groups_store(Backend::Fjall, &groups);
+    let (_root, groups) = temp_groups_store(Backend::Fjall);
     let text = stdout(&fsmstore(&["verify", "--deep", path(&groups)]));
     assert!(text.contains("store passes the deep check\n"), "{text}");
     assert!(text.contains("layout: groups\n"), "{text}");
@@ -320,9 +286,7 @@ fn verify_deep_checks_a_whole_groups_store_or_one_group() {
 
 #[test]
 fn group_flags_that_do_not_fit_the_store_fail_with_clear_messages() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let groups = root.path().join("groups");
-    make_groups_store(Backend::Redb, &groups);
+    let (root, groups) = temp_groups_store(Backend::Redb);
     let single = root.path().join("single");
     make_store(Backend::Redb, &single);
     let snapshot = root.path().join("snapshot.bin");

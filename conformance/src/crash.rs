@@ -25,8 +25,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fsmstore::{Backend, Bytes, Config, Engine, Result, SyncMode, WriteBatch};
@@ -547,23 +549,12 @@ pub fn kill_at(writer: Writer<'_>, applies: u64, delay: Duration) -> Result<Kill
         mode,
         plan,
     } = writer;
-    let (mut child, stdout) =
-        spawn_child(probe_command(probe, "writer", backend, dir, mode).args(plan.args()))?;
-    let (lines, received) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout)
-            .lines()
-            .map_while(std::io::Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let child =
+        Watched::spawn(probe_command(probe, "writer", backend, dir, mode).args(plan.args()))?;
     let mut acks = Acks::default();
     // The first line comes just before the open; a kill at no particular apply is timed
     // from there, as the writer's whole life is fair game.
-    for line in received.iter() {
+    for line in child.lines() {
         acks.record(&line);
         let reached = if applies == 0 {
             true
@@ -577,12 +568,7 @@ pub fn kill_at(writer: Writer<'_>, applies: u64, delay: Duration) -> Result<Kill
             break;
         }
     }
-    std::thread::sleep(delay);
-    // SIGKILL: no destructor, no flush, no close.
-    let _ = child.kill();
-    let _ = child.wait()?;
-    let _ = reader.join();
-    for line in received.try_iter() {
+    for line in child.kill_after(delay)? {
         acks.record(&line);
     }
     check_reopened(
@@ -871,6 +857,17 @@ fn last_index(dir: &Path, writer: Writer<'_>) -> Result<u64> {
 /// what the kills left, and an ever-growing store would make long campaigns crawl.
 const KILLS_PER_DIRECTORY: u64 = 25;
 
+/// Where kill number `kill` of a campaign on `dir` runs: `dir` for the first
+/// [`KILLS_PER_DIRECTORY`] kills, then a fresh sibling for each further run of them.
+pub(crate) fn campaign_dir(dir: &Path, kill: u64) -> PathBuf {
+    let round = kill / KILLS_PER_DIRECTORY;
+    if round == 0 {
+        dir.to_owned()
+    } else {
+        dir.with_extension(round.to_string())
+    }
+}
+
 /// Kills `writer` `kills` times, with delays drawn from `delays_ms`, on its directory
 /// (and on fresh sibling directories, one per `KILLS_PER_DIRECTORY` kills).
 ///
@@ -887,12 +884,7 @@ pub fn campaign(
     let mut summary = CampaignSummary::default();
     let mut broken = Vec::new();
     for kill in 0..kills {
-        let round = kill / KILLS_PER_DIRECTORY;
-        let round_dir = if round == 0 {
-            writer.dir.to_owned()
-        } else {
-            writer.dir.with_extension(round.to_string())
-        };
+        let round_dir = campaign_dir(writer.dir, kill);
         let delay = Duration::from_millis(jitter.between(delays_ms.0, delays_ms.1));
         let applies = match writer.plan.history {
             History::Small => 0,
@@ -1403,6 +1395,53 @@ pub(crate) fn spawn_child(command: &mut Command) -> Result<(Child, ChildStdout)>
         fsmstore::Error::Io(std::io::Error::other("the child has no stdout pipe"))
     })?;
     Ok((child, stdout))
+}
+
+/// A probe child whose stdout a thread forwards line by line, so that the parent can
+/// wait for some lines, kill the child at a moment of its choosing, and still read every
+/// line the child wrote before it died.
+pub(crate) struct Watched {
+    child: Child,
+    lines: Receiver<String>,
+    reader: JoinHandle<()>,
+}
+
+impl Watched {
+    /// Starts `command` as [`spawn_child`] does.
+    pub(crate) fn spawn(command: &mut Command) -> Result<Self> {
+        let (child, stdout) = spawn_child(command)?;
+        let (sender, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            lines,
+            reader,
+        })
+    }
+
+    /// The child's lines, each waited for; they end when the child closes its stdout.
+    pub(crate) fn lines(&self) -> std::sync::mpsc::Iter<'_, String> {
+        self.lines.iter()
+    }
+
+    /// Waits `delay`, SIGKILLs the child (no destructor, no flush, no close) and returns
+    /// the lines it wrote that were not read yet.
+    pub(crate) fn kill_after(mut self, delay: Duration) -> Result<Vec<String>> {
+        std::thread::sleep(delay);
+        let _ = self.child.kill();
+        let _ = self.child.wait()?;
+        let _ = self.reader.join();
+        Ok(self.lines.try_iter().collect())
+    }
 }
 
 /// Runs `fsmstore-probe restore` on the store at `dir` with the snapshot file

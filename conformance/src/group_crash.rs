@@ -22,7 +22,7 @@
 //! generation.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -30,7 +30,7 @@ use std::time::Duration;
 use fsmstore::{Backend, Bytes, Config, Engine, Error, GroupStore, Result, SyncMode, WriteBatch};
 
 use crate::crash::{
-    Acks, CampaignSummary, FileCensus, Jitter, KillOutcome, probe_command, spawn_child,
+    Acks, CampaignSummary, FileCensus, Jitter, KillOutcome, Watched, campaign_dir, probe_command,
 };
 
 /// The groups every writer applies to: the lowest and highest ids and their neighbours,
@@ -282,9 +282,12 @@ pub fn run_until_a_round_fails(backend: Backend, dir: &Path, mode: SyncMode) -> 
         Err(error) => format!("kind={}", crate::support::error_kind(&error)),
     };
     let give_up = AtomicBool::new(false);
+    // The index each group tried last: after a failed commit LMDB fails every read too,
+    // so the calls below cannot ask the group for its index.
+    let tried = std::sync::Mutex::new(std::collections::BTreeMap::new());
     std::thread::scope(|scope| {
         for (id, group) in &groups {
-            let (id, group, give_up) = (*id, &**group, &give_up);
+            let (id, group, give_up, tried) = (*id, &**group, &give_up, &tried);
             scope.spawn(move || {
                 let Ok(mut index) = group.applied_index().map(Option::unwrap_or_default) else {
                     return;
@@ -293,6 +296,10 @@ pub fn run_until_a_round_fails(backend: Backend, dir: &Path, mode: SyncMode) -> 
                 loop {
                     index += 1;
                     if let Err(error) = group.apply(&batch(id, index), Some(index)) {
+                        tried
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(id, index);
                         say(
                             id,
                             format_args!(
@@ -312,8 +319,14 @@ pub fn run_until_a_round_fails(backend: Backend, dir: &Path, mode: SyncMode) -> 
             });
         }
     });
+    let tried = tried
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (id, group) in &groups {
-        let next = group.applied_index()?.unwrap_or(0) + 1;
+        let next = match group.applied_index() {
+            Ok(applied) => applied.unwrap_or(0) + 1,
+            Err(_) => tried.get(id).copied().unwrap_or(1),
+        };
         let apply = group.apply(&batch(*id, next), Some(next)).map(drop);
         say(*id, format_args!("after apply {}", outcome(apply)));
         let pin = group.set_durable_applied_index(next).map(drop);
@@ -622,37 +635,18 @@ impl GroupsWriter<'_> {
 /// Starts a groups writer, SIGKILLs it `delay` after its first line, reopens the store
 /// and checks every group.
 pub fn kill_once(writer: GroupsWriter<'_>, delay: Duration) -> Result<(KillOutcome, GroupsCheck)> {
-    let (mut child, stdout) = spawn_child(&mut writer.command(writer.dir))?;
-    let (lines, received) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout)
-            .lines()
-            .map_while(std::io::Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let child = Watched::spawn(&mut writer.command(writer.dir))?;
     let mut acks = GroupAcks::default();
-    if let Ok(line) = received.recv() {
+    if let Some(line) = child.lines().next() {
         acks.record(&line);
     }
-    std::thread::sleep(delay);
-    // SIGKILL: no destructor, no flush, no close.
-    let _ = child.kill();
-    let _ = child.wait()?;
-    let _ = reader.join();
-    for line in received.try_iter() {
+    for line in child.kill_after(delay)? {
         acks.record(&line);
     }
     let (outcome, check) =
         check_reopened(writer.backend, writer.dir, writer.mode, writer.mode, &acks)?;
     Ok((outcome, check))
 }
-
-/// Kills before a campaign moves to a fresh directory.
-const KILLS_PER_DIRECTORY: u64 = 25;
 
 /// Kills the groups writer `kills` times, with delays drawn from `delays_ms`, on its
 /// directory (and fresh siblings, one per 25 kills). Returns the single writer's summary
@@ -667,12 +661,7 @@ pub fn campaign(
     let mut groups = GroupsSummary::default();
     let mut broken = Vec::new();
     for kill in 0..kills {
-        let round = kill / KILLS_PER_DIRECTORY;
-        let dir = if round == 0 {
-            writer.dir.to_owned()
-        } else {
-            writer.dir.with_extension(round.to_string())
-        };
+        let dir = campaign_dir(writer.dir, kill);
         let delay = Duration::from_millis(jitter.between(delays_ms.0, delays_ms.1));
         let (outcome, check) = kill_once(
             GroupsWriter {

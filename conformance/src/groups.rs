@@ -27,13 +27,15 @@ use fsmstore::{
     decide_restore,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 use crate::Harness;
+use crate::model::{
+    Entries, IndexChoice, KeySpace, Model, ModelOp, cases_or, entries, fail, index_choice, mode,
+    pin, run_histories,
+};
 use crate::snapshot::export_bytes;
 use crate::support::apply_at;
-
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Group ids at the edges: the lowest and the highest, and neighbours across a byte
 /// carry and across the 32-bit halves.
@@ -79,20 +81,17 @@ fn new_group(groups: &dyn GroupStore, id: u64) -> Box<dyn Engine> {
 }
 
 /// What `groups()` lists, as plain values: `(id, applied index, generation)`.
-fn listed(groups: &dyn GroupStore) -> Vec<(u64, Option<u64>, u32)> {
-    groups
-        .groups()
-        .expect("list the groups")
+fn listing(groups: &dyn GroupStore) -> fsmstore::Result<Vec<(u64, Option<u64>, u32)>> {
+    Ok(groups
+        .groups()?
         .iter()
         .map(|info| (info.id, info.applied_index, info.generation))
-        .collect()
+        .collect())
 }
 
-fn entries(found: Vec<(Bytes, Bytes)>) -> Entries {
-    found
-        .into_iter()
-        .map(|(key, value)| (key.to_vec(), value.to_vec()))
-        .collect()
+/// [`listing`], which must succeed.
+fn listed(groups: &dyn GroupStore) -> Vec<(u64, Option<u64>, u32)> {
+    listing(groups).expect("list the groups")
 }
 
 /// Every data entry of `group`, ascending.
@@ -410,35 +409,15 @@ const MODEL_GROUPS: [u64; 5] = [0, 1, 1 << 32, u64::MAX - 1, u64::MAX];
 
 const LONGEST: [u8; GROUP_MAX_KEY_LEN] = [0xFF; GROUP_MAX_KEY_LEN];
 
-/// Keys are drawn from these, so prefixes, ranges and keys collide often.
-const KEYS: &[&[u8]] = &[
-    b"a", b"a/1", b"a/2", b"ab", b"b", b"b/1", b"\x00", b"\xff", &LONGEST,
-];
-const PREFIXES: &[&[u8]] = &[b"", b"a", b"a/", b"b", b"\xff", b"z"];
-const BOUNDS: &[&[u8]] = &[b"", b"a", b"a/2", b"ab", b"b/0", b"\xff", &LONGEST, b"z"];
-const META_NAMES: &[&[u8]] = &[b"m1", b"m2", b"a"];
-
-#[derive(Clone, Debug)]
-enum ModelOp {
-    Put(usize, u8),
-    Delete(usize),
-    DeletePrefix(usize, Option<usize>),
-    DeleteRange(usize, usize),
-    PutMeta(usize, u8),
-    DeleteMeta(usize),
-}
-
-#[derive(Clone, Debug)]
-enum IndexChoice {
-    /// One above the group's highest index so far.
-    Fresh,
-    /// The group's highest index again (a replay).
-    Repeat,
-    /// Below the group's highest index (a stale entry).
-    Stale(u64),
-    /// No index.
-    None,
-}
+/// Keys collide often here: prefixes, ranges and keys overlap, the longest key too.
+static SPACE: KeySpace = KeySpace {
+    keys: &[
+        b"a", b"a/1", b"a/2", b"ab", b"b", b"b/1", b"\x00", b"\xff", &LONGEST,
+    ],
+    prefixes: &[b"", b"a", b"a/", b"b", b"\xff", b"z"],
+    bounds: &[b"", b"a", b"a/2", b"ab", b"b/0", b"\xff", &LONGEST, b"z"],
+    meta_names: &[b"m1", b"m2", b"a"],
+};
 
 /// One step of a history; `usize`s pick a group of [`MODEL_GROUPS`].
 #[derive(Clone, Debug)]
@@ -454,198 +433,43 @@ enum GroupStep {
     Reopen(SyncMode),
 }
 
-fn model_op() -> impl Strategy<Value = ModelOp> {
-    prop_oneof![
-        4 => (0..KEYS.len(), any::<u8>()).prop_map(|(key, value)| ModelOp::Put(key, value)),
-        2 => (0..KEYS.len()).prop_map(ModelOp::Delete),
-        1 => (0..PREFIXES.len(), proptest::option::of(1..PREFIXES.len()))
-            .prop_map(|(prefix, exclude)| ModelOp::DeletePrefix(prefix, exclude)),
-        1 => (0..BOUNDS.len(), 0..BOUNDS.len())
-            .prop_map(|(start, end)| ModelOp::DeleteRange(start, end)),
-        1 => (0..META_NAMES.len(), any::<u8>())
-            .prop_map(|(name, value)| ModelOp::PutMeta(name, value)),
-        1 => (0..META_NAMES.len()).prop_map(ModelOp::DeleteMeta),
-    ]
-}
-
-fn index_choice() -> impl Strategy<Value = IndexChoice> {
-    prop_oneof![
-        6 => Just(IndexChoice::Fresh),
-        1 => Just(IndexChoice::Repeat),
-        1 => (1..4u64).prop_map(IndexChoice::Stale),
-        1 => Just(IndexChoice::None),
-    ]
-}
-
 fn group_step() -> impl Strategy<Value = GroupStep> {
     let group = || 0..MODEL_GROUPS.len();
     prop_oneof![
-        10 => (group(), proptest::collection::vec(model_op(), 0..5), index_choice())
+        10 => (group(), proptest::collection::vec(SPACE.op(), 0..5), index_choice())
             .prop_map(|(group, ops, index)| GroupStep::Apply(group, ops, index)),
-        1 => (group(), proptest::collection::vec(model_op(), 1..4))
+        1 => (group(), proptest::collection::vec(SPACE.op(), 1..4))
             .prop_map(|(group, ops)| GroupStep::Write(group, ops)),
         2 => (group(), index_choice(), prop_oneof![3 => Just(0u64), 1 => 1..3u64])
             .prop_map(|(group, index, ahead)| GroupStep::Pin(group, index, ahead)),
         2 => (group(), group()).prop_map(|(from, into)| GroupStep::Move(from, into)),
         1 => group().prop_map(GroupStep::Recreate),
-        1 => prop_oneof![Just(SyncMode::Sync), Just(SyncMode::NoSync)].prop_map(GroupStep::Reopen),
+        1 => mode().prop_map(GroupStep::Reopen),
     ]
 }
 
-fn model_batch(ops: &[ModelOp]) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    for op in ops {
-        match *op {
-            ModelOp::Put(key, value) => batch.put(Bytes::from_static(KEYS[key]), vec![value; 3]),
-            ModelOp::Delete(key) => batch.delete(Bytes::from_static(KEYS[key])),
-            ModelOp::DeletePrefix(prefix, exclude) => batch.delete_prefix(
-                Bytes::from_static(PREFIXES[prefix]),
-                exclude.map(|exclude| Bytes::from_static(PREFIXES[exclude])),
-            ),
-            ModelOp::DeleteRange(start, end) => batch.delete_range(
-                Bytes::from_static(BOUNDS[start]),
-                Bytes::from_static(BOUNDS[end]),
-            ),
-            ModelOp::PutMeta(name, value) => {
-                batch.put_meta(Bytes::from_static(META_NAMES[name]), vec![value])
-            }
-            ModelOp::DeleteMeta(name) => batch.delete_meta(Bytes::from_static(META_NAMES[name])),
-        };
-    }
-    batch
-}
-
 /// One group as the contract describes a store of its own, in plain code.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct GroupModel {
-    data: BTreeMap<Vec<u8>, Vec<u8>>,
-    meta: BTreeMap<Vec<u8>, Vec<u8>>,
-    applied: Option<u64>,
-    /// The highest index known durable since the group was opened.
-    durable: Option<u64>,
+    store: Model,
     /// Restores since the group was created.
     generation: u32,
 }
 
 impl GroupModel {
-    fn run(&mut self, ops: &[ModelOp]) {
-        for op in ops {
-            match *op {
-                ModelOp::Put(key, value) => {
-                    self.data.insert(KEYS[key].to_vec(), vec![value; 3]);
-                }
-                ModelOp::Delete(key) => {
-                    self.data.remove(KEYS[key]);
-                }
-                ModelOp::DeletePrefix(prefix, exclude) => {
-                    let (prefix, exclude) = (PREFIXES[prefix], exclude.map(|e| PREFIXES[e]));
-                    self.data.retain(|key, _| {
-                        !key.starts_with(prefix) || exclude.is_some_and(|e| key.starts_with(e))
-                    });
-                }
-                ModelOp::DeleteRange(start, end) => {
-                    let (start, end) = (BOUNDS[start], BOUNDS[end]);
-                    self.data
-                        .retain(|key, _| !(key.as_slice() >= start && key.as_slice() < end));
-                }
-                ModelOp::PutMeta(name, value) => {
-                    self.meta.insert(META_NAMES[name].to_vec(), vec![value]);
-                }
-                ModelOp::DeleteMeta(name) => {
-                    self.meta.remove(META_NAMES[name]);
-                }
-            }
-        }
-    }
-
-    fn apply(&mut self, ops: &[ModelOp], index: Option<u64>, mode: SyncMode) -> ApplyOutcome {
-        if let (Some(index), Some(applied)) = (index, self.applied)
-            && index <= applied
-        {
-            return ApplyOutcome::Skipped { applied };
-        }
-        self.run(ops);
-        if index.is_some() {
-            self.applied = index;
-        }
-        if mode == SyncMode::Sync {
-            self.durable = self.applied;
-        }
-        ApplyOutcome::Applied { index }
-    }
-
-    fn write(&mut self, ops: &[ModelOp]) {
-        self.run(ops);
-        self.durable = self.applied;
-    }
-
-    /// The index a pin makes durable, or `None` when it is refused.
-    fn pin(&mut self, index: u64) -> Option<u64> {
-        if let Some(durable) = self.durable.filter(|durable| *durable >= index) {
-            return Some(durable);
-        }
-        match self.applied {
-            Some(applied) if applied >= index => {
-                self.durable = Some(applied);
-                Some(applied)
-            }
-            _ => None,
+    /// A group just created.
+    fn new() -> Self {
+        Self {
+            store: Model::new(&SPACE),
+            generation: 0,
         }
     }
 
     /// Replaces everything with what `snapshot` held; its index is durable.
-    fn restore(&mut self, snapshot: &GroupModel) {
-        self.data = snapshot.data.clone();
-        self.meta = snapshot.meta.clone();
-        self.applied = snapshot.applied;
-        self.durable = snapshot.applied;
+    fn restore(&mut self, snapshot: &Model) {
+        self.store.restore(snapshot);
         self.generation += 1;
     }
-
-    fn visible(&self) -> Visible {
-        let forward: Entries = self
-            .data
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let mut reverse = forward.clone();
-        reverse.reverse();
-        Visible {
-            forward,
-            reverse,
-            meta: META_NAMES
-                .iter()
-                .map(|name| self.meta.get(*name).cloned())
-                .collect(),
-            applied: self.applied,
-        }
-    }
-}
-
-/// What a user can observe of one group, as plain values.
-#[derive(Debug, PartialEq, Eq)]
-struct Visible {
-    forward: Entries,
-    reverse: Entries,
-    meta: Vec<Option<Vec<u8>>>,
-    applied: Option<u64>,
-}
-
-fn visible(group: &dyn Engine) -> fsmstore::Result<Visible> {
-    let mut meta = Vec::new();
-    for name in META_NAMES {
-        meta.push(group.get_meta(name)?.map(|value| value.to_vec()));
-    }
-    Ok(Visible {
-        forward: entries(group.range(&RangeQuery::all())?),
-        reverse: entries(group.range(&RangeQuery::all().reverse())?),
-        meta,
-        applied: group.applied_index()?,
-    })
-}
-
-fn fail(error: impl std::fmt::Display) -> TestCaseError {
-    TestCaseError::fail(error.to_string())
 }
 
 /// The groups store of one history and a handle on each of its groups.
@@ -689,41 +513,30 @@ fn run_group_history(h: &Harness, case: u64, steps: &[GroupStep]) -> Result<(), 
         store.close().map_err(fail)?;
     }
     let mut open = Open::new(h, &dir, mode)?;
-    let mut models = vec![GroupModel::default(); MODEL_GROUPS.len()];
+    let mut models = vec![GroupModel::new(); MODEL_GROUPS.len()];
     let mut highest = [0u64; MODEL_GROUPS.len()];
     for (position, step) in steps.iter().enumerate() {
-        let resolve = |group: usize, choice: &IndexChoice| {
-            let highest = highest[group];
-            match choice {
-                IndexChoice::Fresh => Some(highest + 1),
-                IndexChoice::Repeat => Some(highest.max(1)),
-                IndexChoice::Stale(back) => Some(highest.saturating_sub(*back).max(1)),
-                IndexChoice::None => None,
-            }
-        };
         match step {
             GroupStep::Apply(group, ops, choice) => {
-                let index = resolve(*group, choice);
+                let index = choice.resolve(highest[*group]);
                 let outcome = open
                     .group(*group)?
-                    .apply(&model_batch(ops), index)
+                    .apply(&SPACE.batch(ops), index)
                     .map_err(fail)?;
-                let expected = models[*group].apply(ops, index, mode);
+                let expected = models[*group].store.apply(ops, index, mode);
                 prop_assert_eq!(outcome, expected, "step {}: apply outcome", position);
                 highest[*group] = highest[*group].max(index.unwrap_or(0));
             }
             GroupStep::Write(group, ops) => {
-                open.group(*group)?.write(&model_batch(ops)).map_err(fail)?;
-                models[*group].write(ops);
+                open.group(*group)?.write(&SPACE.batch(ops)).map_err(fail)?;
+                models[*group].store.write(ops);
             }
             GroupStep::Pin(group, choice, ahead) => {
-                let index = resolve(*group, choice).unwrap_or(highest[*group].max(1)) + ahead;
-                let pinned = match open.group(*group)?.set_durable_applied_index(index) {
-                    Ok(pinned) => Some(pinned),
-                    Err(Error::InvalidArgument(_)) => None,
-                    Err(error) => return Err(fail(error)),
-                };
-                prop_assert_eq!(pinned, models[*group].pin(index), "step {}: pin", position);
+                let highest = highest[*group];
+                let index = choice.resolve(highest).unwrap_or(highest.max(1)) + ahead;
+                let pinned = pin(open.group(*group)?, index)?;
+                let expected = models[*group].store.pin(index);
+                prop_assert_eq!(pinned, expected, "step {}: pin", position);
             }
             GroupStep::Move(from, into) => {
                 let mut stream = Vec::new();
@@ -731,7 +544,7 @@ fn run_group_history(h: &Harness, case: u64, steps: &[GroupStep]) -> Result<(), 
                 open.group(*into)?
                     .restore(&mut stream.as_slice())
                     .map_err(fail)?;
-                let snapshot = models[*from].clone();
+                let snapshot = models[*from].store.clone();
                 models[*into].restore(&snapshot);
                 highest[*into] = highest[*into].max(snapshot.applied.unwrap_or(0));
             }
@@ -748,7 +561,7 @@ fn run_group_history(h: &Harness, case: u64, steps: &[GroupStep]) -> Result<(), 
                 );
                 open.store.create_group(id).map_err(fail)?;
                 open.groups[*group] = Some(open.store.open_group(id).map_err(fail)?);
-                models[*group] = GroupModel::default();
+                models[*group] = GroupModel::new();
                 highest[*group] = 0;
             }
             GroupStep::Reopen(next) => {
@@ -756,15 +569,15 @@ fn run_group_history(h: &Harness, case: u64, steps: &[GroupStep]) -> Result<(), 
                 mode = *next;
                 open = Open::new(h, &dir, mode)?;
                 for model in &mut models {
-                    model.durable = None;
+                    model.store.reopen();
                 }
             }
         }
         for (group, model) in models.iter().enumerate() {
-            let seen = visible(open.group(group)?).map_err(fail)?;
+            let seen = SPACE.visible(open.group(group)?).map_err(fail)?;
             prop_assert_eq!(
                 seen,
-                model.visible(),
+                model.store.visible(),
                 "group {} after step {}: {:?}",
                 MODEL_GROUPS[group],
                 position,
@@ -774,27 +587,13 @@ fn run_group_history(h: &Harness, case: u64, steps: &[GroupStep]) -> Result<(), 
         let expected: Vec<(u64, Option<u64>, u32)> = MODEL_GROUPS
             .iter()
             .zip(&models)
-            .map(|(&id, model)| (id, model.applied, model.generation))
+            .map(|(&id, model)| (id, model.store.applied, model.generation))
             .collect();
-        let found: Vec<(u64, Option<u64>, u32)> = open
-            .store
-            .groups()
-            .map_err(fail)?
-            .iter()
-            .map(|info| (info.id, info.applied_index, info.generation))
-            .collect();
+        let found = listing(&*open.store).map_err(fail)?;
         prop_assert_eq!(found, expected, "the listing after step {}", position);
     }
     open.store.verify_deep().map_err(fail)?;
     open.close()
-}
-
-/// How many histories the groups property test runs: `FSMSTORE_PROPTEST_CASES`, default 32.
-fn group_history_cases() -> u32 {
-    std::env::var("FSMSTORE_PROPTEST_CASES")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(32)
 }
 
 /// Random interleaved histories over five groups (ids 0, 1, 2^32, u64::MAX - 1 and
@@ -806,15 +605,10 @@ fn group_history_cases() -> u32 {
 /// mode — leave every group exactly where an independent model of that group alone says
 /// (data in both orders, meta, applied index), and the listing with every group's index
 /// and generation, after every step; the store passes the deep check at the end.
+/// `FSMSTORE_PROPTEST_CASES` histories run, default 32.
 pub fn random_histories_over_many_groups_match_one_model_per_group(h: &Harness) {
-    let mut runner = TestRunner::new(RunnerConfig {
-        cases: group_history_cases(),
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    });
-    let case = std::sync::atomic::AtomicU64::new(0);
-    let result = runner.run(&proptest::collection::vec(group_step(), 1..40), |steps| {
-        let case = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let histories = proptest::collection::vec(group_step(), 1..40);
+    let result = run_histories(cases_or(32), histories, |case, steps| {
         run_group_history(h, case, &steps)
     });
     if let Err(failure) = result {
@@ -1167,16 +961,40 @@ fn apply_concurrently(handles: &[(u64, Box<dyn Engine>)]) {
     });
 }
 
+/// Creates and opens each group of [`APPLIERS`].
+fn new_appliers(groups: &dyn GroupStore) -> Vec<(u64, Box<dyn Engine>)> {
+    APPLIERS
+        .iter()
+        .map(|&id| (id, new_group(groups, id)))
+        .collect()
+}
+
+/// Every group of `handles` holds all that [`apply_many`] applied, and so does each of
+/// [`APPLIERS`] once `groups` is closed and reopened in `mode`.
+fn check_appliers_across_reopen(
+    h: &Harness,
+    groups: Box<dyn GroupStore>,
+    handles: Vec<(u64, Box<dyn Engine>)>,
+    mode: SyncMode,
+) {
+    for (id, group) in &handles {
+        check_all_applied(&**group, *id);
+    }
+    drop(handles);
+    groups.close().expect("close");
+    let groups = open_groups(h, mode);
+    for id in APPLIERS {
+        check_all_applied(&*open_group(&*groups, id), id);
+    }
+}
+
 /// Eight threads, each applying 50 indexed batches to its own group of a Sync store at
 /// the same time, lose no apply (before and after a reopen), and share fsyncs: every
 /// round is durable, and on an engine with a real fsync there are fewer than half as
 /// many durable rounds as commits.
 pub fn concurrent_sync_applies_of_many_groups_share_fsyncs(h: &Harness) {
     let groups = open_groups(h, SyncMode::Sync);
-    let handles: Vec<(u64, Box<dyn Engine>)> = APPLIERS
-        .iter()
-        .map(|&id| (id, new_group(&*groups, id)))
-        .collect();
+    let handles = new_appliers(&*groups);
     let before = groups.commit_stats();
     apply_concurrently(&handles);
     let (commits, rounds, durable) = since(before, groups.commit_stats());
@@ -1194,15 +1012,7 @@ pub fn concurrent_sync_applies_of_many_groups_share_fsyncs(h: &Harness) {
             "{durable} durable rounds for {commits} commits: groups did not share fsyncs"
         );
     }
-    for (id, group) in &handles {
-        check_all_applied(&**group, *id);
-    }
-    drop(handles);
-    groups.close().expect("close");
-    let groups = open_groups(h, SyncMode::NoSync);
-    for id in APPLIERS {
-        check_all_applied(&*open_group(&*groups, id), id);
-    }
+    check_appliers_across_reopen(h, groups, handles, SyncMode::NoSync);
 }
 
 /// In a NoSync store, eight groups applying 50 batches each at the same time make no
@@ -1211,10 +1021,7 @@ pub fn concurrent_sync_applies_of_many_groups_share_fsyncs(h: &Harness) {
 /// each), and a pin of an index already durable makes none.
 pub fn nosync_applies_make_no_durable_round_and_only_syncs_and_pins_do(h: &Harness) {
     let groups = open_groups(h, SyncMode::NoSync);
-    let handles: Vec<(u64, Box<dyn Engine>)> = APPLIERS
-        .iter()
-        .map(|&id| (id, new_group(&*groups, id)))
-        .collect();
+    let handles = new_appliers(&*groups);
     let n = handles.len() as u64;
 
     let before = groups.commit_stats();
@@ -1276,15 +1083,7 @@ pub fn nosync_applies_make_no_durable_round_and_only_syncs_and_pins_do(h: &Harne
         "a group's sync"
     );
 
-    for (id, group) in &handles {
-        check_all_applied(&**group, *id);
-    }
-    drop(handles);
-    groups.close().expect("close");
-    let groups = open_groups(h, SyncMode::Sync);
-    for id in APPLIERS {
-        check_all_applied(&*open_group(&*groups, id), id);
-    }
+    check_appliers_across_reopen(h, groups, handles, SyncMode::Sync);
 }
 
 /// While four groups apply 50 indexed batches each in their own threads, three more

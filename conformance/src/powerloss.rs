@@ -429,40 +429,20 @@ fn check_groups_image(
     acks: GroupAcks,
     failed_before_cut: Option<String>,
 ) -> std::io::Result<CutOutcome> {
-    let mut outcome = CutOutcome {
-        cut: cut.clone(),
+    let summed = acks.summed();
+    check_kept(
+        dir,
+        cut,
         reason,
-        after: None,
-        lost_store: false,
-        unopenable: None,
+        summed,
         failed_before_cut,
-        lost_restore: false,
-        groups: None,
-    };
-    if !dir.join(fsmstore::backend::MARKER_FILE).exists() {
-        outcome.lost_store = acks.ready;
-        outcome.after = Some(KillOutcome {
-            acks: acks.summed(),
-            ..KillOutcome::default()
-        });
-        return Ok(outcome);
-    }
-    let census = FileCensus::of(dir)?;
-    match group_crash::check_reopened(cut.backend, dir, cut.mode, cut.reopen_mode, &acks) {
-        Ok((after, check)) => {
-            outcome.after = Some(after);
+        |cut, outcome| {
+            let (after, check) =
+                group_crash::check_reopened(cut.backend, dir, cut.mode, cut.reopen_mode, &acks)?;
             outcome.groups = Some(check);
-        }
-        Err(error) => {
-            outcome.after = Some(KillOutcome {
-                acks: acks.summed(),
-                census,
-                ..KillOutcome::default()
-            });
-            outcome.unopenable = Some(error);
-        }
-    }
-    Ok(outcome)
+            Ok(after)
+        },
+    )
 }
 
 /// Reopens the store the disk kept and checks it against what the writer acknowledged.
@@ -472,6 +452,34 @@ fn check_image(
     reason: String,
     acks: Acks,
     failed_before_cut: Option<String>,
+) -> std::io::Result<CutOutcome> {
+    let kept = acks.clone();
+    check_kept(dir, cut, reason, acks, failed_before_cut, |cut, outcome| {
+        let last_restored = kept.last_restored;
+        let reopen = Reopen {
+            backend: cut.backend,
+            dir,
+            written_in: cut.mode,
+            reopened_in: cut.reopen_mode,
+            history: cut.scenario.history(),
+        };
+        let after = check_reopened(reopen, kept)?;
+        outcome.lost_restore = last_restored.is_some_and(|index| index > after.reopened_at);
+        Ok(after)
+    })
+}
+
+/// The outcome of `cut`: when the disk kept a store at `dir`, what `check` found on
+/// reopening it (`check` may fill in more of the outcome); `acks`, the writer's
+/// acknowledgements, stand in for a check when the disk kept no store (lost if its open
+/// had returned) or the store did not reopen.
+fn check_kept(
+    dir: &Path,
+    cut: Cut,
+    reason: String,
+    acks: Acks,
+    failed_before_cut: Option<String>,
+    check: impl FnOnce(&Cut, &mut CutOutcome) -> fsmstore::Result<KillOutcome>,
 ) -> std::io::Result<CutOutcome> {
     let mut outcome = CutOutcome {
         cut: cut.clone(),
@@ -492,20 +500,9 @@ fn check_image(
         });
         return Ok(outcome);
     }
-    let last_restored = acks.last_restored;
-    let reopen = Reopen {
-        backend: cut.backend,
-        dir,
-        written_in: cut.mode,
-        reopened_in: cut.reopen_mode,
-        history: cut.scenario.history(),
-    };
     let census = FileCensus::of(dir)?;
-    match check_reopened(reopen, acks.clone()) {
-        Ok(after) => {
-            outcome.lost_restore = last_restored.is_some_and(|index| index > after.reopened_at);
-            outcome.after = Some(after);
-        }
+    match check(&cut, &mut outcome) {
+        Ok(after) => outcome.after = Some(after),
         Err(error) => {
             outcome.after = Some(KillOutcome {
                 acks,

@@ -1,5 +1,5 @@
 //! openraft's own storage suite (`openraft::testing::log::Suite`) on every compiled-in
-//! engine, with the state machine in both sync modes.
+//! engine, with the state machine in both sync modes, in a store of its own and in a group.
 
 mod common;
 
@@ -69,6 +69,8 @@ impl StoreBuilder<TypeConfig, Log, Sm, TempDir> for Builder {
     }
 }
 
+/// `in_group`: the state machine is one group of a groups store (among neighbour groups
+/// that hold data), so the openraft crate is shown to take a group as it takes a store.
 #[rstest]
 #[case::memory(Backend::Memory)]
 #[case::redb(Backend::Redb)]
@@ -78,6 +80,7 @@ impl StoreBuilder<TypeConfig, Log, Sm, TempDir> for Builder {
 fn openraft_suite(
     #[case] backend: Backend,
     #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
+    #[values(false, true)] in_group: bool,
 ) {
     // The suite sleeps a second at a time in eight of its tests; a paused clock skips
     // the waits (it advances whenever the runtime is idle).
@@ -90,37 +93,9 @@ fn openraft_suite(
         Suite::test_all(Builder {
             backend,
             sync_mode,
-            in_group: false,
+            in_group,
         })
         .await
         .expect("openraft's storage suite");
-    });
-}
-
-/// The same suite with the state machine on one group of a groups store: the openraft
-/// crate takes a group as it takes a store.
-#[rstest]
-#[case::memory(Backend::Memory)]
-#[case::redb(Backend::Redb)]
-#[case::fjall(Backend::Fjall)]
-#[case::heed(Backend::Heed)]
-#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
-fn openraft_suite_in_a_group(
-    #[case] backend: Backend,
-    #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
-) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
-        Suite::test_all(Builder {
-            backend,
-            sync_mode,
-            in_group: true,
-        })
-        .await
-        .expect("openraft's storage suite on a group");
     });
 }
