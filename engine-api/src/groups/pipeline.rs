@@ -20,7 +20,7 @@
 //! ([`Error::Stopped`]): the kernel may have dropped pages the fsync could not write, so
 //! no later fsync may vouch for them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::batch::RawOp;
@@ -47,20 +47,66 @@ pub struct CommitStats {
 /// The most times a leader yields for callers to join its round.
 const MAX_LEADER_YIELDS: usize = 64;
 
+/// One caller's commit in the queue.
 struct Member {
-    ticket: u64,
     ops: Vec<RawOp>,
     durability: Durability,
-    /// Signalled when the member's round ended, or when it should lead the next one.
-    wake: Arc<Condvar>,
+    /// Where the caller waits for its round's result, or for its turn to lead.
+    slot: Arc<Slot>,
+}
+
+/// What a waiting caller is told.
+enum Word {
+    /// Still queued.
+    Waiting,
+    /// Lead the next round (the queue's leader handed over).
+    Lead,
+    /// The caller's round ended with this result.
+    Done(Result<()>),
+}
+
+/// One caller's mailbox: it sleeps on a lock and condition of its own, so a round wakes
+/// exactly its members and the next leader, and a woken member never contends for the
+/// queue's lock.
+struct Slot {
+    word: Mutex<Word>,
+    told: Condvar,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            word: Mutex::new(Word::Waiting),
+            told: Condvar::new(),
+        }
+    }
+
+    fn tell(&self, word: Word) {
+        *self.word.lock().unwrap_or_else(PoisonError::into_inner) = word;
+        self.told.notify_one();
+    }
+
+    /// Waits until told to lead (`None`) or the round's result.
+    fn wait(&self) -> Option<Result<()>> {
+        let mut word = self.word.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match std::mem::replace(&mut *word, Word::Waiting) {
+                Word::Waiting => {
+                    word = self.told.wait(word).unwrap_or_else(PoisonError::into_inner);
+                }
+                Word::Lead => return None,
+                Word::Done(result) => return Some(result),
+            }
+        }
+    }
 }
 
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<Member>,
+    /// Whether a caller leads: it takes the rounds until its own commit is done, then
+    /// hands over to the first caller still waiting.
     leading: bool,
-    next_ticket: u64,
-    finished: HashMap<u64, Result<()>>,
     stopped: Option<String>,
     stats: CommitStats,
 }
@@ -81,70 +127,73 @@ impl Pipeline {
         durability: Durability,
         commit: &dyn Fn(&[RawOp], Durability) -> Result<()>,
     ) -> Result<()> {
-        let mut queue = self.lock();
-        if let Some(reason) = &queue.stopped {
-            return Err(Error::Stopped(reason.clone()));
+        let slot = Arc::new(Slot::new());
+        let leads = {
+            let mut queue = self.lock();
+            if let Some(reason) = &queue.stopped {
+                return Err(Error::Stopped(reason.clone()));
+            }
+            queue.waiting.push_back(Member {
+                ops,
+                durability,
+                slot: Arc::clone(&slot),
+            });
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if !leads && let Some(result) = slot.wait() {
+            return result;
         }
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        // Each caller sleeps on a condition of its own, so a round wakes its members and
-        // the next leader, not every caller in the queue.
-        let wake = Arc::new(Condvar::new());
-        queue.waiting.push_back(Member {
-            ticket,
-            ops,
-            durability,
-            wake: Arc::clone(&wake),
-        });
         loop {
-            if let Some(outcome) = queue.finished.remove(&ticket) {
-                return outcome;
-            }
-            if queue.leading {
-                queue = wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            queue.leading = true;
-            queue = self.let_runnable_callers_queue(queue);
-            let round = take_round(&mut queue.waiting);
-            let stopped = queue.stopped.clone();
-            drop(queue);
-            let members: Vec<(u64, Arc<Condvar>)> = round
+            self.let_runnable_callers_queue();
+            let (round, stopped) = {
+                let mut queue = self.lock();
+                (take_round(&mut queue.waiting), queue.stopped.clone())
+            };
+            let slots: Vec<Arc<Slot>> = round
                 .iter()
-                .map(|member| (member.ticket, Arc::clone(&member.wake)))
+                .map(|member| Arc::clone(&member.slot))
                 .collect();
             let outcome = match stopped {
                 Some(reason) => Err((Error::Stopped(reason), Durability::Buffered)),
                 None => run(round, commit),
             };
-            queue = self.lock();
-            queue.leading = false;
+            let mut queue = self.lock();
             match &outcome {
                 Ok(durability) => {
-                    queue.stats.commits += members.len() as u64;
+                    queue.stats.commits += slots.len() as u64;
                     queue.stats.rounds += 1;
                     if *durability == Durability::Durable {
                         queue.stats.durable_rounds += 1;
                     }
                 }
                 Err((error, Durability::Durable)) if queue.stopped.is_none() => {
-                    tracing::error!(%error, members = members.len(), "a shared durable commit failed; the store stops accepting writes until it is reopened");
+                    tracing::error!(%error, members = slots.len(), "a shared durable commit failed; the store stops accepting writes until it is reopened");
                     queue.stopped = Some(error.to_string());
                 }
                 Err(_) => {}
             }
-            for (ticket, wake) in members {
-                let result = match &outcome {
+            let mine = slots.iter().any(|member| Arc::ptr_eq(member, &slot));
+            if mine {
+                // Hand over before waking anyone, so that the queue always has a leader
+                // while callers wait in it.
+                match queue.waiting.front() {
+                    Some(next) => next.slot.tell(Word::Lead),
+                    None => queue.leading = false,
+                }
+            }
+            drop(queue);
+            for member in &slots {
+                member.tell(Word::Done(match &outcome {
                     Ok(_) => Ok(()),
                     Err((error, _)) => Err(error.duplicate()),
-                };
-                queue.finished.insert(ticket, result);
-                wake.notify_one();
+                }));
             }
-            // The next leader: the first caller still waiting, unless it is this one.
-            if let Some(next) = queue.waiting.front() {
-                next.wake.notify_one();
+            if mine {
+                return slot.wait().unwrap_or_else(|| {
+                    unreachable!("a finished round's member is told its result")
+                });
             }
+            // The round's cap left this caller's own commit queued: lead the next round.
         }
     }
 
@@ -154,20 +203,16 @@ impl Pipeline {
     /// caller that is ready, instead of the few that won the race to the lock while the
     /// rest wait a whole round more. No timer: with no other caller runnable, a yield
     /// returns at once and a caller alone commits at once.
-    fn let_runnable_callers_queue<'a>(
-        &'a self,
-        mut queue: MutexGuard<'a, Queue>,
-    ) -> MutexGuard<'a, Queue> {
+    fn let_runnable_callers_queue(&self) {
+        let mut queued = self.lock().waiting.len();
         for _ in 0..MAX_LEADER_YIELDS {
-            let before = queue.waiting.len();
-            drop(queue);
             std::thread::yield_now();
-            queue = self.lock();
-            if queue.waiting.len() == before {
+            let now = self.lock().waiting.len();
+            if now == queued {
                 break;
             }
+            queued = now;
         }
-        queue
     }
 
     /// What the pipeline has committed so far.
@@ -327,21 +372,18 @@ mod tests {
         };
         let mut waiting: VecDeque<Member> = ["a", "b", "c"]
             .into_iter()
-            .enumerate()
-            .map(|(ticket, key)| Member {
-                ticket: ticket as u64,
+            .map(|key| Member {
                 ops: big(key),
                 durability: Durability::Durable,
-                wake: Arc::default(),
+                slot: Arc::new(Slot::new()),
             })
             .collect();
         assert_eq!(take_round(&mut waiting).len(), 1);
         assert_eq!(take_round(&mut waiting).len(), 1);
         waiting.push_back(Member {
-            ticket: 9,
             ops: put("small"),
             durability: Durability::Buffered,
-            wake: Arc::default(),
+            slot: Arc::new(Slot::new()),
         });
         assert_eq!(take_round(&mut waiting).len(), 2);
     }
