@@ -11,6 +11,7 @@
 //! | ordered range reads, several reads at one point in time | [`RangeQuery`], [`Engine::scan`], [`Engine::range`], [`Engine::view`], [`View`] |
 //! | range deletes | [`WriteBatch::delete_range`], [`WriteBatch::delete_prefix`] |
 //! | shared apply / pin / skip logic | [`Store`] |
+//! | many groups in one store, one fsync per round of their commits | [`GroupStore`], [`Groups`], [`GroupRaw`] |
 //! | what a backend supplies | [`RawEngine`] |
 //! | the applied-index encoding | [`APPLIED_INDEX_KEY`], [`decode_applied_index`] |
 //! | sync mode and its env override | [`SyncMode`], [`SYNC_MODE_ENV`] |
