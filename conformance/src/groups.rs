@@ -35,7 +35,7 @@ use crate::model::{
     pin, run_histories,
 };
 use crate::snapshot::export_bytes;
-use crate::support::apply_at;
+use crate::support::{apply_at, put};
 
 /// Group ids at the edges: the lowest and the highest, and neighbours across a byte
 /// carry and across the 32-bit halves.
@@ -1306,4 +1306,50 @@ pub fn a_restore_into_a_group_is_pinned_and_the_gate_then_skips_it(h: &Harness) 
         listed(&*groups),
         vec![(0, Some(77), 1), (u64::MAX, Some(77), 0)]
     );
+}
+
+/// An engine that comes back below the round that made a group's checkpoint durable (as
+/// a log cut at damage, a repair to an older commit or a rolled-back meta page would
+/// leave it) is refused with `RolledBack` instead of serving the older state; the same
+/// store with its engine files as they were opens, every group as it was.
+pub fn an_engine_recovered_below_a_groups_checkpoint_is_refused(h: &Harness) {
+    if h.backend().is_durable() != Some(true) {
+        return;
+    }
+    let groups = open_groups(h, SyncMode::NoSync);
+    let (first, second) = (new_group(&*groups, 3), new_group(&*groups, 4));
+    for index in 1..=5 {
+        apply_at(&*first, &put("k", &format!("v{index}")), index);
+    }
+    first.set_durable_applied_index(5).expect("pin 5");
+    drop((first, second));
+    groups.close().expect("close");
+    let older = h.scratch("older-engine-files");
+    crate::rollback::copy_engine_files(h.dir(), &older);
+
+    let groups = open_groups(h, SyncMode::NoSync);
+    let (first, second) = (open_group(&*groups, 3), open_group(&*groups, 4));
+    apply_at(&*second, &put("k", "later"), 1);
+    for index in 6..=10 {
+        apply_at(&*first, &put("k", &format!("v{index}")), index);
+    }
+    first.set_durable_applied_index(10).expect("pin 10");
+    drop((first, second));
+    groups.close().expect("close");
+    let latest = h.scratch("latest-engine-files");
+    crate::rollback::copy_engine_files(h.dir(), &latest);
+
+    crate::rollback::put_back_engine_files(h.dir(), &older);
+    match fsmstore::open_groups(h.backend(), h.dir(), &Config::new(SyncMode::NoSync)) {
+        Err(Error::RolledBack {
+            recovered, pinned, ..
+        }) => assert!(recovered < Some(pinned), "{recovered:?} < {pinned}"),
+        other => panic!("expected RolledBack, got {other:?}"),
+    }
+    crate::rollback::put_back_engine_files(h.dir(), &latest);
+    let groups = open_groups(h, SyncMode::NoSync);
+    let (first, second) = (open_group(&*groups, 3), open_group(&*groups, 4));
+    assert_eq!(first.applied_index().expect("index"), Some(10));
+    assert_eq!(second.applied_index().expect("index"), Some(1));
+    assert_eq!(first.get(b"k").expect("get").as_deref(), Some(&b"v10"[..]));
 }

@@ -14,7 +14,7 @@ use crate::support::{applied, apply_at, get_string, put};
 
 /// Copies the engine's files of the store at `dir` (everything but fsmstore's marker
 /// and lock file) into `to`.
-fn copy_engine_files(dir: &Path, to: &Path) {
+pub(crate) fn copy_engine_files(dir: &Path, to: &Path) {
     fs::create_dir_all(to).expect("backup dir");
     for entry in fs::read_dir(dir).expect("list the store") {
         let entry = entry.expect("entry");
@@ -40,7 +40,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Replaces the engine's files of the closed store at `dir` with the ones in `from`,
 /// keeping fsmstore's marker: an engine whose own recovery went back in time.
-fn put_back_engine_files(dir: &Path, from: &Path) {
+pub(crate) fn put_back_engine_files(dir: &Path, from: &Path) {
     for entry in fs::read_dir(dir).expect("list the store") {
         let entry = entry.expect("entry");
         let name = entry.file_name();

@@ -265,6 +265,7 @@ group!(groups:
     groups_created_dropped_and_opened_while_others_apply_lose_nothing,
     a_groups_snapshot_moves_to_a_store_of_its_own_and_back_byte_identical,
     a_restore_into_a_group_is_pinned_and_the_gate_then_skips_it,
+    an_engine_recovered_below_a_groups_checkpoint_is_refused,
 );
 
 group!(snapshot in_a_group:

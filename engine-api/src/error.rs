@@ -111,6 +111,10 @@ pub enum Error {
     /// to an older commit) is refused instead of serving a state older than one that was
     /// acknowledged as durable. Nothing is changed: restore the store from a snapshot
     /// (into a new directory) or let the raft group send one.
+    ///
+    /// In a groups store the two numbers are durable rounds of its commit pipeline, not
+    /// applied indexes: the engine recovered below the round that made some group's
+    /// checkpoint or restore durable.
     #[error("{} recovered to applied index {recovered:?}, below the durable pin {pinned}; restore it from a snapshot", path.display())]
     RolledBack {
         /// The store directory.

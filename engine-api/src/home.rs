@@ -147,6 +147,11 @@ impl DirHome {
         self.marker.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The highest pinned value the marker records.
+    pub(crate) fn pinned(&self) -> Option<u64> {
+        self.marker().pinned
+    }
+
     /// Records, durably before the first commit the OS may lose in part, that the
     /// engine's log may hold holes: the next open must know. Once per session, and
     /// never for a session that only reads (a cold start stays write-free).

@@ -83,7 +83,10 @@ pub struct Marker {
     pub unsynced_writes: bool,
     /// The highest applied index a checkpoint or a restore made durable, if recorded.
     /// An open that finds the engine recovered below it fails with
-    /// [`Error::RolledBack`] instead of serving an older state.
+    /// [`Error::RolledBack`] instead of serving an older state. In a groups store
+    /// ([`Layout::Groups`]) it is the number of the commit pipeline's durable round that
+    /// made a group's checkpoint or restore durable; the engine holds the number of its
+    /// last durable round.
     pub pinned: Option<u64>,
     /// One state machine, or many groups.
     pub layout: Layout,

@@ -176,8 +176,9 @@ impl<R: RawEngine> Home<GroupRaw<R>> for GroupHome<R> {
     }
 
     fn record_pin(&self, _pinned: u64) {
-        // The engine holds the pin; the marker of a groups store records no
-        // per-group pin.
+        // The marker of a groups store records rounds, not a group's index: the pin's
+        // round and every earlier one are durable now.
+        self.shared.record_pin();
     }
 
     fn stage(&self, _config: &Config) -> Result<(GroupRaw<R>, u64)> {
@@ -205,6 +206,8 @@ impl<R: RawEngine> Home<GroupRaw<R>> for GroupHome<R> {
         match self.shared.switch_generation(self.id, generation) {
             Ok(()) => {
                 self.generation.store(generation, Ordering::SeqCst);
+                // The restored index is durable: pinned as a checkpoint is.
+                self.shared.record_pin();
                 Ok(())
             }
             Err(error) => {

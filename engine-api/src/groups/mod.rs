@@ -22,7 +22,7 @@ pub use layout::{GROUP_KEY_PREFIX_LEN, GROUP_MAX_KEY_LEN};
 pub use pipeline::CommitStats;
 
 use self::group::{GroupHome, keys_in};
-use self::pipeline::Pipeline;
+use self::pipeline::{Pipeline, ROUND_KEY};
 use crate::applied_index::{APPLIED_INDEX_KEY, decode_applied_index};
 use crate::batch::{Commit, RawOp};
 use crate::config::Config;
@@ -188,6 +188,12 @@ impl<R: RawEngine> Shared<R> {
         self.submit(ops, Durability::Durable)
     }
 
+    /// Records in the marker that every round so far is durable and pinned: an open that
+    /// finds the engine below it refuses (see [`Error::RolledBack`]).
+    fn record_pin(&self) {
+        Home::<R>::record_pin(&self.home, self.pipeline.sealed());
+    }
+
     fn release(&self, id: u64) {
         self.open_set().remove(&id);
     }
@@ -231,6 +237,27 @@ impl<R: RawEngine> Groups<R> {
             SyncMode::resolve(config.sync_mode, std::env::var_os(SYNC_MODE_ENV).as_deref())?;
         let config = config.clone().with_sync_mode(sync_mode);
         let (raw, home) = DirHome::open::<R>(dir, &config, Layout::Groups)?;
+        let sealed = match raw.get_meta(ROUND_KEY)? {
+            None => 0,
+            Some(value) => u64::from_be_bytes(value.as_ref().try_into().map_err(|_| {
+                Error::Corruption(format!(
+                    "{}: the last durable round's number has {} bytes, not 8",
+                    dir.display(),
+                    value.len()
+                ))
+            })?),
+        };
+        if let Some(pinned) = home.pinned()
+            && R::IS_DURABLE
+            && sealed < pinned
+        {
+            // The engine recovered below a round that made a group's checkpoint durable.
+            return Err(Error::RolledBack {
+                path: dir.to_owned(),
+                recovered: Some(sealed),
+                pinned,
+            });
+        }
         let (generations, garbage) = raw.with_view(&mut |view| survey(view))?;
         if !garbage.is_empty() && !config.read_only {
             tracing::info!(
@@ -245,7 +272,7 @@ impl<R: RawEngine> Groups<R> {
                 raw: Some(raw),
                 home,
                 config,
-                pipeline: Pipeline::default(),
+                pipeline: Pipeline::new(sealed),
                 generations: Mutex::new(generations),
                 open: Mutex::new(BTreeSet::new()),
             }),
@@ -475,6 +502,12 @@ fn check_entry(
     key: &[u8],
     value: &[u8],
 ) -> std::result::Result<(), String> {
+    if namespace == Namespace::Meta && key == ROUND_KEY {
+        return match value.len() {
+            8 => Ok(()),
+            length => Err(format!("a round number of {length} bytes")),
+        };
+    }
     let id = layout::group_of(key).ok_or("shorter than a group id")?;
     let Some(&live) = generations.get(&id) else {
         return Err(format!("of group {id}, which does not exist"));

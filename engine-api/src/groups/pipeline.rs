@@ -23,9 +23,15 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
+
 use crate::batch::RawOp;
 use crate::error::{Error, Result};
 use crate::raw::Durability;
+
+/// The meta name of the last durable round's number (`u64` BE). One byte, below every
+/// group's entries (whose names start with an 8-byte group id).
+pub(crate) const ROUND_KEY: &[u8] = &[0];
 
 /// The most bytes (keys and values) one round takes, unless its first commit alone is
 /// larger.
@@ -109,6 +115,8 @@ struct Queue {
     leading: bool,
     stopped: Option<String>,
     stats: CommitStats,
+    /// The number of the last durable round, which the engine holds (see [`ROUND_KEY`]).
+    sealed: u64,
 }
 
 /// The queue and its leader's hand-over.
@@ -118,6 +126,21 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline whose last durable round, as the engine holds it, is `sealed`.
+    pub(crate) fn new(sealed: u64) -> Self {
+        Self {
+            queue: Mutex::new(Queue {
+                sealed,
+                ..Queue::default()
+            }),
+        }
+    }
+
+    /// The number of the last durable round: every commit of it and before is durable.
+    pub(crate) fn sealed(&self) -> u64 {
+        self.lock().sealed
+    }
+
     /// Commits `ops` with at least `durability`, in a round with whatever else is
     /// queued. `commit` makes one engine commit (an empty op list with
     /// [`Durability::Durable`] is a sync); it is called by one caller at a time.
@@ -145,9 +168,13 @@ impl Pipeline {
         }
         loop {
             self.let_runnable_callers_queue();
-            let (round, stopped) = {
+            let (round, stopped, sealed) = {
                 let mut queue = self.lock();
-                (take_round(&mut queue.waiting), queue.stopped.clone())
+                (
+                    take_round(&mut queue.waiting),
+                    queue.stopped.clone(),
+                    queue.sealed,
+                )
             };
             let slots: Vec<Arc<Slot>> = round
                 .iter()
@@ -155,7 +182,7 @@ impl Pipeline {
                 .collect();
             let outcome = match stopped {
                 Some(reason) => Err((Error::Stopped(reason), Durability::Buffered)),
-                None => run(round, commit),
+                None => run(round, commit, sealed + 1),
             };
             let mut queue = self.lock();
             match &outcome {
@@ -164,6 +191,7 @@ impl Pipeline {
                     queue.stats.rounds += 1;
                     if *durability == Durability::Durable {
                         queue.stats.durable_rounds += 1;
+                        queue.sealed = sealed + 1;
                     }
                 }
                 Err((error, Durability::Durable)) if queue.stopped.is_none() => {
@@ -252,6 +280,7 @@ fn take_round(waiting: &mut VecDeque<Member>) -> Vec<Member> {
 fn run(
     round: Vec<Member>,
     commit: &dyn Fn(&[RawOp], Durability) -> Result<()>,
+    number: u64,
 ) -> Result<Durability, (Error, Durability)> {
     let durability = if round
         .iter()
@@ -261,9 +290,17 @@ fn run(
     } else {
         Durability::Buffered
     };
-    let ops: Vec<RawOp> = round.into_iter().flat_map(|member| member.ops).collect();
+    let mut ops: Vec<RawOp> = round.into_iter().flat_map(|member| member.ops).collect();
     if ops.is_empty() && durability == Durability::Buffered {
         return Ok(durability);
+    }
+    if durability == Durability::Durable {
+        // The round's number goes with it, so that the open can tell an engine that
+        // recovered below a round the marker records as pinned.
+        ops.push(RawOp::PutMeta {
+            name: Bytes::from_static(ROUND_KEY),
+            value: Bytes::copy_from_slice(&number.to_be_bytes()),
+        });
     }
     commit(&ops, durability)
         .map(|()| durability)
