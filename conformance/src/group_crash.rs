@@ -285,29 +285,34 @@ pub fn run_until_a_round_fails(backend: Backend, dir: &Path, mode: SyncMode) -> 
     // The index each group tried last: after a failed commit LMDB fails every read too,
     // so the calls below cannot ask the group for its index.
     let tried = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    // Every group reads its index before any applies: a thread started late would
+    // otherwise meet the failure in that read, not in a commit.
+    let start = std::sync::Barrier::new(groups.len());
     std::thread::scope(|scope| {
         for (id, group) in &groups {
-            let (id, group, give_up, tried) = (*id, &**group, &give_up, &tried);
+            let (id, group, give_up, tried, start) = (*id, &**group, &give_up, &tried, &start);
             scope.spawn(move || {
-                let Ok(mut index) = group.applied_index().map(Option::unwrap_or_default) else {
-                    return;
+                let applied = group.applied_index().map(Option::unwrap_or_default);
+                start.wait();
+                let failed = |index: u64, error: &Error| {
+                    tried
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(id, index);
+                    say(
+                        id,
+                        format_args!("failed kind={}: {error}", crate::support::error_kind(error)),
+                    );
+                };
+                let mut index = match applied {
+                    Ok(index) => index,
+                    Err(error) => return failed(1, &error),
                 };
                 say(id, format_args!("ready {index}"));
                 loop {
                     index += 1;
                     if let Err(error) = group.apply(&batch(id, index), Some(index)) {
-                        tried
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(id, index);
-                        say(
-                            id,
-                            format_args!(
-                                "failed kind={}: {error}",
-                                crate::support::error_kind(&error)
-                            ),
-                        );
-                        return;
+                        return failed(index, &error);
                     }
                     say(id, format_args!("applied {index}"));
                     if index > 5_000 || give_up.load(Ordering::Relaxed) {
