@@ -3,8 +3,14 @@
 //! snapshot, then restart a node from its directories and watch it skip the restore and
 //! catch up from the log.
 //!
+//! With `--groups N` (N > 1) each node serves N raft groups on exactly two groups
+//! stores, one for every group's log and one for every group's state machine: write
+//! into every group, snapshot every group on one node, restart that node from its
+//! directories and watch every group skip its restore and catch up.
+//!
 //! ```text
 //! cargo run -p fsmstore-openraft --example cluster -- --engine fjall
+//! cargo run -p fsmstore-openraft --example cluster -- --engine fjall --groups 4
 //! ```
 
 #[path = "../tests/common/mod.rs"]
@@ -16,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::groups::{GroupsNode, start_groups, stop_groups};
 use common::router::Router;
 use common::{Request, TypeConfig, open_node};
 use fsmstore::{Backend, Engine, SyncMode};
@@ -33,13 +40,7 @@ struct Node {
     restores: Arc<AtomicU64>,
 }
 
-async fn start(id: u64, backend: Backend, root: &Path, router: &Router) -> Result<Node, Error> {
-    let (log, sm) = open_node(backend, &root.join(format!("node{id}")), SyncMode::NoSync);
-    let (engine, log_engine, restores) = (
-        sm.engine().clone(),
-        log.engine().clone(),
-        sm.restore_counter(),
-    );
+fn raft_config() -> Result<Arc<Config>, Error> {
     let config = Config {
         heartbeat_interval: 50,
         election_timeout_min: 150,
@@ -49,7 +50,17 @@ async fn start(id: u64, backend: Backend, root: &Path, router: &Router) -> Resul
         purge_batch_size: 1,
         ..Default::default()
     };
-    let raft = Raft::new(id, Arc::new(config.validate()?), router.clone(), log, sm).await?;
+    Ok(Arc::new(config.validate()?))
+}
+
+async fn start(id: u64, backend: Backend, root: &Path, router: &Router) -> Result<Node, Error> {
+    let (log, sm) = open_node(backend, &root.join(format!("node{id}")), SyncMode::NoSync);
+    let (engine, log_engine, restores) = (
+        sm.engine().clone(),
+        log.engine().clone(),
+        sm.restore_counter(),
+    );
+    let raft = Raft::new(id, raft_config()?, router.clone(), log, sm).await?;
     router.add(id, raft.clone());
     Ok(Node {
         raft,
@@ -64,8 +75,8 @@ async fn stop(node: Node, router: &Router, id: u64) -> Result<(), Error> {
     node.raft.shutdown().await?;
     drop(node.raft);
     // The stores close when the raft core's tasks have let go of them.
-    while Arc::strong_count(&node.engine) > 1 || Arc::strong_count(&node.log_engine) > 1 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if !common::released(&[&node.engine, &node.log_engine]).await {
+        return Err(format!("node {id}: the stores are still in use after shutdown").into());
     }
     Ok(())
 }
@@ -93,28 +104,38 @@ async fn write(
     }
 }
 
-fn engine_from_args() -> Result<Backend, Error> {
-    let mut args = std::env::args().skip(1);
-    let mut backend = Backend::Redb;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--engine" => backend = args.next().ok_or("--engine needs a name")?.parse()?,
-            other => {
-                return Err(
-                    format!("unknown argument {other:?}; usage: cluster [--engine NAME]").into(),
-                );
-            }
+/// Three raft nodes in one process on one fsmstore engine.
+#[derive(clap::Parser)]
+struct Args {
+    /// The engine of every store (a durable one: the example restarts a node).
+    #[arg(long, default_value = "redb", value_parser = durable_engine)]
+    engine: Backend,
+    /// How many raft groups each node serves, on two groups stores.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    groups: u64,
+}
+
+fn durable_engine(name: &str) -> Result<Backend, String> {
+    match name.parse::<Backend>().map_err(|error| error.to_string())? {
+        Backend::Memory => {
+            Err("the restart needs a durable engine: pick redb, fjall, heed or rocksdb".into())
         }
+        backend => Ok(backend),
     }
-    if backend == Backend::Memory {
-        return Err("the restart needs a durable engine: pick redb, fjall, heed or rocksdb".into());
-    }
-    Ok(backend)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let backend = engine_from_args()?;
+    let args = <Args as clap::Parser>::parse();
+    match args.groups {
+        1 => one_group(args.engine).await,
+        groups => many_groups(args.engine, groups).await,
+    }
+}
+
+/// Three nodes of one raft group, each on a store for its log and one for its state
+/// machine, and a learner.
+async fn one_group(backend: Backend) -> Result<(), Error> {
     let root = tempfile::tempdir()?;
     let router = Router::default();
     println!(
@@ -243,6 +264,197 @@ async fn main() -> Result<(), Error> {
     for id in ids {
         if let Some(node) = nodes.remove(&id) {
             stop(node, &router, id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes into group `group` through its leader, following the leader as it changes
+/// (after a node stops, for instance).
+async fn write_group(
+    nodes: &BTreeMap<u64, GroupsNode>,
+    group: u64,
+    request: Request,
+) -> Result<LogIdOf<TypeConfig>, Error> {
+    let mut target = leader_of(nodes, group).await.unwrap_or(1);
+    for _ in 0..50 {
+        let Some(node) = nodes.get(&target) else {
+            // A stopped node is still named leader until the others elect a new one.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            target = leader_of(nodes, group).await.unwrap_or(1);
+            continue;
+        };
+        match node.groups[&group].raft.client_write(request.clone()).await {
+            Ok(written) => return Ok(written.log_id),
+            Err(error) => match error.forward_to_leader() {
+                Some(forward) => {
+                    match forward.leader_id {
+                        Some(leader) if leader != target => target = leader,
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    };
+                }
+                None => return Err(error.into()),
+            },
+        }
+    }
+    Err(format!("group {group}: no leader took the write").into())
+}
+
+/// The leader of `group` as the running nodes know it.
+async fn leader_of(nodes: &BTreeMap<u64, GroupsNode>, group: u64) -> Option<u64> {
+    for node in nodes.values() {
+        if let Some(leader) = node.groups[&group].raft.current_leader().await {
+            return Some(leader);
+        }
+    }
+    None
+}
+
+/// Three nodes of `groups` raft groups, each node on two groups stores: one for every
+/// group's log, one for every group's state machine.
+async fn many_groups(backend: Backend, groups: u64) -> Result<(), Error> {
+    let root = tempfile::tempdir()?;
+    let router = Router::default();
+    let config = raft_config()?;
+    let node_root = |id: u64| root.path().join(format!("node{id}"));
+    println!(
+        "engine {}, {groups} groups, directories under {}",
+        backend.name(),
+        root.path().display()
+    );
+
+    let mut nodes = BTreeMap::new();
+    for id in 1..=3 {
+        let node = start_groups(
+            id,
+            backend,
+            &node_root(id),
+            SyncMode::NoSync,
+            0..groups,
+            &config,
+            &router,
+        )
+        .await?;
+        nodes.insert(id, node);
+    }
+    println!("nodes 1-3: {groups} groups each, on two stores per node (log, sm)");
+    let members: BTreeMap<u64, BasicNode> = (1..=3).map(|id| (id, BasicNode::default())).collect();
+    for group in 0..groups {
+        nodes[&1].groups[&group]
+            .raft
+            .initialize(members.clone())
+            .await?;
+    }
+    for group in 0..groups {
+        let metrics = nodes[&1].groups[&group]
+            .raft
+            .wait(TIMEOUT)
+            .metrics(|m| m.current_leader.is_some(), "leader")
+            .await?;
+        println!(
+            "group {group}: node {} leads",
+            metrics.current_leader.ok_or("no leader")?
+        );
+    }
+
+    let mut last = BTreeMap::new();
+    for group in 0..groups {
+        for i in 0..10 {
+            let request = set(format!("key/{i:02}"), format!("g{group}-{i}"));
+            last.insert(group, write_group(&nodes, group, request).await?);
+        }
+    }
+    println!("wrote 10 keys into each group");
+
+    // The node to restart leads no group if it can: its groups then keep their leaders.
+    let mut leaders = BTreeSet::new();
+    for group in 0..groups {
+        leaders.extend(leader_of(&nodes, group).await);
+    }
+    let restarted = (1..=3).rev().find(|id| !leaders.contains(id)).unwrap_or(3);
+    let node = nodes.remove(&restarted).ok_or("no such node")?;
+    for (&group, member) in &node.groups {
+        member
+            .raft
+            .wait(TIMEOUT)
+            .applied_index_at_least(Some(last[&group].index), "caught up")
+            .await?;
+        member.raft.trigger().snapshot().await?;
+        let metrics = member
+            .raft
+            .wait(TIMEOUT)
+            .metrics(|m| m.snapshot.is_some(), "snapshot")
+            .await?;
+        let snapshot = metrics.snapshot.ok_or("no snapshot")?;
+        println!(
+            "node {restarted}, group {group}: snapshot at log index {}",
+            snapshot.index
+        );
+    }
+    stop_groups(node, &router).await?;
+    println!("node {restarted}: stopped, its two stores closed");
+
+    let mut newest = BTreeMap::new();
+    for group in 0..groups {
+        for i in 10..15 {
+            let request = set(format!("key/{i:02}"), format!("g{group}-{i}"));
+            newest.insert(group, write_group(&nodes, group, request).await?);
+        }
+    }
+    println!("wrote 5 more keys into each group");
+
+    let node = start_groups(
+        restarted,
+        backend,
+        &node_root(restarted),
+        SyncMode::NoSync,
+        0..groups,
+        &config,
+        &router,
+    )
+    .await?;
+    println!("node {restarted}: restarted from its directories");
+    let mut restored = Vec::new();
+    for (&group, member) in &node.groups {
+        member
+            .raft
+            .wait(TIMEOUT)
+            .applied_index_at_least(Some(newest[&group].index), "restarted")
+            .await?;
+        let restores = member.restores.load(Ordering::Relaxed);
+        let value = member
+            .engine
+            .get(b"key/14")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        println!(
+            "node {restarted}, group {group}: {restores} restore(s), caught up to log index {}, key/14 = {value:?}",
+            newest[&group].index
+        );
+        if restores != 0 {
+            restored.push(group);
+        }
+        if value.as_deref() != Some(format!("g{group}-14").as_str()) {
+            return Err(format!("group {group}: key/14 is {value:?} after the restart").into());
+        }
+    }
+    if !restored.is_empty() {
+        return Err(
+            format!("groups {restored:?} restored a snapshot their store already covers").into(),
+        );
+    }
+    println!("node {restarted}: every group skipped its restore");
+    let stats = node.stores().log.commit_stats();
+    println!(
+        "node {restarted}, log store: {} commits of {groups} groups in {} fsyncs",
+        stats.commits, stats.durable_rounds
+    );
+    nodes.insert(restarted, node);
+
+    println!("shutting down");
+    let ids: Vec<u64> = nodes.keys().copied().collect();
+    for id in ids {
+        if let Some(node) = nodes.remove(&id) {
+            stop_groups(node, &router).await?;
         }
     }
     Ok(())

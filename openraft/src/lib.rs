@@ -13,9 +13,17 @@
 //! is 0 and fsmstore's index 0 means "none", hence the `+ 1`.
 //!
 //! Both stores are reached through [`Engine`] only: any engine compiled into `fsmstore`
-//! works, and a snapshot built on one engine installs on any other.
+//! works, and a snapshot built on one engine installs on any other. Either may be a
+//! group of a groups store ([`fsmstore::open_groups`]), so that one node serves many
+//! raft groups on two stores whose groups share fsyncs.
+//!
+//! The log store commits and syncs on threads of its own (see [`LogStore`]), and the
+//! state machine's `Sync` applies run on the blocking pool: no fsync runs on an async
+//! runtime worker.
 
+mod codec;
 mod log_store;
+mod log_writer;
 mod pending;
 mod state_machine;
 
@@ -24,8 +32,10 @@ use std::io;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use codec::{LogFormat, META_LOG_FORMAT, UnknownLogFormat};
 pub use fsmstore::{Engine, WriteBatch};
 pub use log_store::LogStore;
+pub use log_writer::LogWriterStats;
 pub use pending::PendingReads;
 pub use state_machine::{
     SNAPSHOT_DATA_SUFFIX, SNAPSHOT_META_SUFFIX, SnapshotBuilder, StateMachine,

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use fsmstore::{ApplyOutcome, Backend, Config, Engine, SnapshotHeader, SnapshotReader, WriteBatch};
+use fsmstore::{
+    ApplyOutcome, Backend, Config, Engine, SnapshotHeader, SnapshotReader, SyncMode, WriteBatch,
+};
 use futures_util::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
@@ -39,8 +41,9 @@ pub const SNAPSHOT_META_SUFFIX: &str = ".meta";
 /// the 20-digit fsmstore index) and `<index>.meta`; only the newest is kept. The
 /// directory belongs to one state machine (and its snapshot builders).
 ///
-/// Snapshot builds and installs (whole-store exports and restores) run on the async
-/// runtime's blocking pool; applies and reads call the engine on openraft's state-machine
+/// Snapshot builds and installs (whole-store exports and restores) and the applies of a
+/// store in [`SyncMode::Sync`] (each waits for its fsync) run on the async runtime's
+/// blocking pool; NoSync applies and reads call the engine on openraft's state-machine
 /// task. openraft builds on a task of its own while it installs and reads snapshots, so
 /// a build that ends after a newer snapshot was installed keeps the newer one (see
 /// [`SnapshotBuilder`]).
@@ -654,7 +657,15 @@ where
         if let Some(membership) = membership {
             batch.put_meta(META_MEMBERSHIP, encode(&membership)?);
         }
-        match self.engine.apply(&batch, Some(index)).map_err(io_error)? {
+        // A Sync commit waits for its fsync: it runs on the blocking pool, never on a
+        // runtime worker. A NoSync commit is short and stays on the task.
+        let outcome = if self.engine.sync_mode() == SyncMode::Sync {
+            let engine = self.engine.clone();
+            C::spawn_blocking(move || engine.apply(&batch, Some(index))).await?
+        } else {
+            self.engine.apply(&batch, Some(index))
+        };
+        match outcome.map_err(io_error)? {
             ApplyOutcome::Applied { .. } => {}
             ApplyOutcome::Skipped { applied } => {
                 return Err(io::Error::new(

@@ -1,7 +1,9 @@
 //! A node killed (SIGKILL) while it writes restarts consistent: the stored last log id
 //! matches the applied index, every acknowledged write is in the log and comes back,
 //! and the snapshot the store already covers is not restored. A committed log id saved
-//! just before a kill is read back after it.
+//! just before a kill is read back after it. A node of many groups on two groups stores,
+//! written from several tasks per group, keeps every group's acknowledged writes and
+//! nothing of another group.
 
 mod common;
 
@@ -10,8 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::group_writes::{self, WriterChild, check_after_restart};
 use common::router::Router;
-use common::{Request, TypeConfig, log_id, open_node, start, start_leader, stop};
+use common::{Request, TypeConfig, log_id, open_node, start, start_leader, stop, varying};
 use fsmstore::{Backend, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
 use openraft::alias::LogIdOf;
@@ -21,6 +24,9 @@ use rstest::rstest;
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 const CHILD_ENV: &str = "FSMSTORE_OPENRAFT_KILL_CHILD";
 const COMMITTED_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_COMMITTED_CHILD";
+const GROUPS_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_KILL_GROUPS_CHILD";
+/// How long the parent waits for a child's acknowledgements before it gives up.
+const LONGEST_RUN: Duration = Duration::from_secs(30);
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -150,13 +156,50 @@ fn a_killed_node_restarts_consistent(
     });
 }
 
+/// The child: a node of many groups on two groups stores, writing into every group from
+/// several tasks until it is killed (see `common::group_writes`).
+#[test]
+fn groups_writer_child() {
+    if let Ok(spec) = std::env::var(GROUPS_CHILD_ENV) {
+        group_writes::run_writers(&spec);
+    }
+}
+
+/// A node of many groups, each with several writers at once, on its two groups stores,
+/// killed after a varying number of acknowledged writes: every group comes back with
+/// every write acknowledged in it and nothing of another group.
+#[rstest]
+fn a_killed_node_of_many_groups_keeps_every_acknowledged_write(
+    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+    #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kill_after = varying(40, 200);
+    eprintln!(
+        "{} {}: killed after {kill_after} acknowledged writes",
+        backend.name(),
+        sync_mode.as_str()
+    );
+    let mut child = WriterChild::spawn(
+        "groups_writer_child",
+        GROUPS_CHILD_ENV,
+        &group_writes::spec(backend, sync_mode, dir.path()),
+    );
+    if let Err(why) = child.wait_for_acks(kill_after as usize, LONGEST_RUN) {
+        panic!("{why}");
+    }
+    let acks = child.kill();
+    check_after_restart(backend, dir.path(), sync_mode, &acks);
+}
+
 /// The committed log id the child saves.
 fn committed() -> LogIdOf<TypeConfig> {
     log_id(3, 41)
 }
 
-/// The child: saves the committed log id in a node's log store, says so, and waits to
-/// be killed. Nothing after the save (no append) could sync it.
+/// The child: saves the committed log id in a node's log store, waits until the log
+/// store's writer made it durable, says so, and waits to be killed. Nothing after the
+/// save (no append) asks for a sync: the writer syncs every commit on its own.
 #[test]
 fn committed_child() {
     let Ok(spec) = std::env::var(COMMITTED_CHILD_ENV) else {
@@ -170,6 +213,20 @@ fn committed_child() {
             .await
             .expect("save committed");
     });
+    // Nothing else is written: the log store's writer must sync the saved log id on its
+    // own, without waiting for an append.
+    for _ in 0..1000 {
+        let stats = log.writer_stats();
+        if stats.durable == stats.commits {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let stats = log.writer_stats();
+    assert_eq!(
+        stats.durable, stats.commits,
+        "the writer never synced: {stats:?}"
+    );
     println!("saved");
     std::io::stdout().flush().expect("flush");
     loop {
@@ -177,8 +234,8 @@ fn committed_child() {
     }
 }
 
-/// redb loses a buffered commit even on a kill: a committed log id saved that way would
-/// come back older, and a state machine in NoSync would restart behind it.
+/// redb loses a buffered commit even on a kill: a committed log id the writer did not
+/// sync would come back older, and a state machine in NoSync would restart behind it.
 #[rstest]
 fn a_saved_committed_log_id_survives_a_kill(
     #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,

@@ -1,5 +1,6 @@
 //! openraft's own storage suite (`openraft::testing::log::Suite`) on every compiled-in
-//! engine, with the state machine in both sync modes, in a store of its own and in a group.
+//! engine, with the state machine in both sync modes, and the log and the state machine
+//! each in a store of its own or in a group of a groups store.
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::path::Path;
 
 use common::{Kv, Log, Sm, TypeConfig, open_node};
 use fsmstore::{Backend, Config, SyncMode};
-use fsmstore_openraft::StateMachine;
+use fsmstore_openraft::{LogStore, StateMachine};
 use openraft::StorageError;
 use openraft::testing::log::{StoreBuilder, Suite};
 use openraft::type_config::TypeConfigExt;
@@ -21,8 +22,9 @@ struct Builder {
     in_group: bool,
 }
 
-/// The group the state machine runs in, between two groups that hold data.
-const STATE_MACHINE_GROUP: u64 = 1 << 40;
+/// The group the log and the state machine run in (each in a groups store of its own),
+/// between two groups that hold data.
+const GROUP: u64 = 1 << 40;
 
 impl StoreBuilder<TypeConfig, Log, Sm, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, Log, Sm), StorageError<TypeConfig>> {
@@ -40,37 +42,46 @@ impl StoreBuilder<TypeConfig, Log, Sm, TempDir> for Builder {
         if !self.in_group {
             return Ok((dir, log, sm));
         }
-        drop(sm);
-        let groups = fsmstore::open_groups(
-            self.backend,
-            dir.path().join("groups"),
-            &Config::new(self.sync_mode),
+        drop((log, sm));
+        let open_group = |store: &str, sync_mode| {
+            let groups = fsmstore::open_groups(
+                self.backend,
+                dir.path().join(store),
+                &Config::new(sync_mode),
+            )
+            .expect("open a groups store");
+            in_between_neighbours(&*groups)
+        };
+        let log = LogStore::new(open_group("log-groups", SyncMode::NoSync))
+            .expect("a log store on a group");
+        let sm = StateMachine::new(
+            open_group("sm-groups", self.sync_mode),
+            dir.path().join("group-snapshots"),
+            Kv,
         )
-        .expect("open the groups store");
-        for id in [
-            STATE_MACHINE_GROUP - 1,
-            STATE_MACHINE_GROUP,
-            STATE_MACHINE_GROUP + 1,
-        ] {
-            groups.create_group(id).expect("create a group");
-        }
-        for neighbour in [STATE_MACHINE_GROUP - 1, STATE_MACHINE_GROUP + 1] {
-            let mut batch = fsmstore::WriteBatch::new();
-            batch.put("neighbour", "kept").put_meta("neighbour", "kept");
-            let group = groups.open_group(neighbour).expect("open a neighbour");
-            group.apply(&batch, Some(3)).expect("fill a neighbour");
-        }
-        let group = groups
-            .open_group(STATE_MACHINE_GROUP)
-            .expect("open the group");
-        let sm = StateMachine::new(group, dir.path().join("group-snapshots"), Kv)
-            .expect("a state machine on a group");
+        .expect("a state machine on a group");
         Ok((dir, log, sm))
     }
 }
 
-/// `in_group`: the state machine is one group of a groups store (among neighbour groups
-/// that hold data), so the openraft crate is shown to take a group as it takes a store.
+/// Creates [`GROUP`] and its neighbour groups in `groups`, fills the neighbours, and
+/// opens [`GROUP`].
+fn in_between_neighbours(groups: &dyn fsmstore::GroupStore) -> Box<dyn fsmstore::Engine> {
+    for id in [GROUP - 1, GROUP, GROUP + 1] {
+        groups.create_group(id).expect("create a group");
+    }
+    for neighbour in [GROUP - 1, GROUP + 1] {
+        let mut batch = fsmstore::WriteBatch::new();
+        batch.put("neighbour", "kept").put_meta("neighbour", "kept");
+        let group = groups.open_group(neighbour).expect("open a neighbour");
+        group.apply(&batch, Some(3)).expect("fill a neighbour");
+    }
+    groups.open_group(GROUP).expect("open the group")
+}
+
+/// `in_group`: the log store and the state machine are each one group of a groups store
+/// (among neighbour groups that hold data), so the openraft crate is shown to take a
+/// group as it takes a store.
 #[rstest]
 #[case::memory(Backend::Memory)]
 #[case::redb(Backend::Redb)]

@@ -4,8 +4,10 @@
 //! client writes, the child is killed, and the node restarts, without FUSE, from what
 //! the disk kept. Every acknowledged write must come back once the node has re-applied
 //! its log (the log store is what makes a write durable), the state must equal the
-//! writes in order, and the stored last log id must match the applied index. A snapshot
-//! directory the state machine creates keeps its snapshot through a cut.
+//! writes in order, and the stored last log id must match the applied index. The same
+//! holds for every group of a node of many groups on two groups stores, whose groups
+//! share each store's fsyncs. A snapshot directory the state machine creates keeps its
+//! snapshot through a cut.
 
 #![cfg(target_os = "linux")]
 
@@ -14,11 +16,12 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::group_writes::{self, WriterChild, check_after_restart};
 use common::router::Router;
 use common::{
-    Kv, Request, Sm, TypeConfig, apply, normal, open_node, set, start, start_leader, stop,
+    Kv, Request, Sm, TypeConfig, apply, normal, open_node, set, start, start_leader, stop, varying,
 };
 use fsmstore::{Backend, Config, RangeQuery, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, StateMachine, fsmstore_index};
@@ -30,6 +33,7 @@ use rstest::rstest;
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 const CHILD_ENV: &str = "FSMSTORE_OPENRAFT_POWER_CHILD";
+const GROUPS_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_POWER_GROUPS_CHILD";
 /// How long the parent waits for the child's acknowledgements before it gives up.
 const LONGEST_RUN: Duration = Duration::from_secs(30);
 
@@ -90,14 +94,6 @@ fn power_writer_child() {
             }
         }
     });
-}
-
-/// A number in `[low, high)` that varies from run to run (printed for a re-run).
-fn varying(low: u64, high: u64) -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    low + nanos % (high - low)
 }
 
 #[rstest]
@@ -243,6 +239,58 @@ fn a_node_restarts_consistent_after_a_power_cut(
         );
         stop(node, &router, 1).await;
     });
+}
+
+/// The child: a node of many groups on two groups stores, writing into every group from
+/// several tasks until its disk fails (see `common::group_writes`).
+#[test]
+fn power_groups_writer_child() {
+    if let Ok(spec) = std::env::var(GROUPS_CHILD_ENV) {
+        group_writes::run_writers(&spec);
+    }
+}
+
+/// A node of many groups, each with several writers at once, on its two groups stores:
+/// the groups share each store's fsyncs, so a cut lands between rounds that hold
+/// several groups' commits. Every write acknowledged in any group survives.
+#[rstest]
+fn a_node_of_many_groups_keeps_every_acknowledged_write_through_a_power_cut(
+    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+    #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
+) {
+    if !can_mount() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = work.path().join("disk");
+    let cut_after = varying(40, 160);
+    eprintln!(
+        "{} {}: the power goes out after {cut_after} acknowledged writes",
+        backend.name(),
+        sync_mode.as_str()
+    );
+    let mount = PowerCut::mount(
+        &work.path().join("mnt"),
+        Options {
+            meta: MetaMode::Posix,
+            ..Options::default()
+        },
+    )
+    .expect("mount the power-cut filesystem");
+    // Declared after the mount, so a failure kills the child before the mount goes.
+    let mut child = WriterChild::spawn(
+        "power_groups_writer_child",
+        GROUPS_CHILD_ENV,
+        &group_writes::spec(backend, sync_mode, mount.path()),
+    );
+    if let Err(why) = child.wait_for_acks(cut_after as usize, LONGEST_RUN) {
+        panic!("{why}");
+    }
+    mount.cut_now();
+    // Acknowledgements printed after the cut were made durable before it.
+    let acks = child.kill();
+    mount.finish(&image).expect("write out the disk's image");
+    check_after_restart(backend, &image, sync_mode, &acks);
 }
 
 /// The state machine's store lives outside the mount, so that nothing but the state

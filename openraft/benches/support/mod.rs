@@ -1,5 +1,6 @@
-//! What the cluster benchmark runs on: a network generic over the state machine, and an
-//! in-memory log store and state machine (the ceiling: openraft with no storage cost).
+//! What the cluster benchmark runs on: a network generic over the state machine that
+//! routes by raft group and node, and an in-memory log store and state machine (the
+//! ceiling: openraft with no storage cost).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -26,45 +27,75 @@ use fsmstore_openraft::EntryData;
 
 type C = TypeConfig;
 
-/// The nodes of one process, by id, for any state machine.
+/// The nodes of one process, by raft group and node id, for any state machine; a handle
+/// routes the calls of one group.
+///
+/// Several raft groups run on the same node ids, so a node id alone does not name a
+/// `Raft`: each group's nodes get a handle from [`Router::group`], which registers and
+/// reaches the nodes of that group only.
 pub struct Router<SM: RaftStateMachine<C>> {
-    nodes: Arc<Mutex<BTreeMap<u64, Raft<C, SM>>>>,
+    nodes: Arc<Mutex<Nodes<SM>>>,
+    group: u64,
 }
+
+/// Every registered `Raft`, by (group, node id).
+type Nodes<SM> = BTreeMap<(u64, u64), Raft<C, SM>>;
 
 impl<SM: RaftStateMachine<C>> Clone for Router<SM> {
     fn clone(&self) -> Self {
         Self {
             nodes: self.nodes.clone(),
+            group: self.group,
         }
     }
 }
 
 impl<SM: RaftStateMachine<C>> Default for Router<SM> {
+    /// An empty router whose handle routes group 0.
     fn default() -> Self {
         Self {
             nodes: Arc::default(),
+            group: 0,
         }
     }
 }
 
 #[derive(Debug)]
-struct NotRunning(u64);
+struct NotRunning {
+    group: u64,
+    node: u64,
+}
 
 impl std::fmt::Display for NotRunning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "node {} is not running", self.0)
+        write!(
+            f,
+            "node {} of group {} is not running",
+            self.node, self.group
+        )
     }
 }
 
 impl std::error::Error for NotRunning {}
 
 impl<SM: RaftStateMachine<C>> Router<SM> {
-    /// Registers node `id`.
-    pub fn add(&self, id: u64, raft: Raft<C, SM>) {
-        self.nodes.lock().expect("router lock").insert(id, raft);
+    /// A handle on the same nodes that routes group `group`.
+    pub fn group(&self, group: u64) -> Self {
+        Self {
+            nodes: self.nodes.clone(),
+            group,
+        }
     }
 
-    /// Unregisters every node and returns their handles.
+    /// Registers node `id` of this handle's group.
+    pub fn add(&self, id: u64, raft: Raft<C, SM>) {
+        self.nodes
+            .lock()
+            .expect("router lock")
+            .insert((self.group, id), raft);
+    }
+
+    /// Unregisters every node of every group and returns their handles.
     pub fn take_all(&self) -> Vec<Raft<C, SM>> {
         std::mem::take(&mut *self.nodes.lock().expect("router lock"))
             .into_values()
@@ -75,13 +106,18 @@ impl<SM: RaftStateMachine<C>> Router<SM> {
         self.nodes
             .lock()
             .expect("router lock")
-            .get(&id)
+            .get(&(self.group, id))
             .cloned()
-            .ok_or_else(|| Unreachable::new(&NotRunning(id)))
+            .ok_or_else(|| {
+                Unreachable::new(&NotRunning {
+                    group: self.group,
+                    node: id,
+                })
+            })
     }
 }
 
-/// A connection to one node through the router.
+/// A connection to one node of one group through the router.
 pub struct Connection<SM: RaftStateMachine<C>> {
     router: Router<SM>,
     target: u64,

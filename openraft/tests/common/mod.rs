@@ -2,10 +2,14 @@
 
 #![allow(dead_code)]
 
+pub mod group_writes;
+pub mod groups;
+pub mod router;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fsmstore::{Backend, Config, Engine, SyncMode, WriteBatch};
 use fsmstore_openraft::{Application, LogStore, PendingReads, StateMachine};
@@ -117,6 +121,14 @@ pub fn engines() -> Vec<Backend> {
     Backend::compiled()
 }
 
+/// A number in `[low, high)` that varies from run to run (print it, for a re-run).
+pub fn varying(low: u64, high: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    low + nanos % (high - low)
+}
+
 /// Opens a node's state machine and log store under `root`: `root/sm`, `root/snapshots`
 /// and `root/log`.
 pub fn open_node(backend: Backend, root: &Path, sync_mode: SyncMode) -> (Log, Sm) {
@@ -134,12 +146,28 @@ pub fn open_node(backend: Backend, root: &Path, sync_mode: SyncMode) -> (Log, Sm
     (log, sm)
 }
 
-/// A running node of the tests and the stores it holds.
+/// A running node of the tests and the stores it holds (on a node of many groups: one
+/// group's raft and its two groups).
 pub struct Node {
+    /// The raft.
     pub raft: Raft<TypeConfig, Sm>,
+    /// The state machine's store.
     pub engine: Arc<dyn Engine>,
+    /// The log store's store.
     pub log_engine: Arc<dyn Engine>,
+    /// How many snapshots the state machine restored (see `StateMachine::restores`).
     pub restores: Arc<AtomicU64>,
+}
+
+/// The raft config of the tests' nodes: short timeouts, so elections end quickly.
+pub fn raft_config() -> Arc<openraft::Config> {
+    let config = openraft::Config {
+        heartbeat_interval: 50,
+        election_timeout_min: 150,
+        election_timeout_max: 300,
+        ..Default::default()
+    };
+    Arc::new(config.validate().expect("config"))
 }
 
 /// Starts node `id` on the stores under `root` and registers it with `router`.
@@ -154,14 +182,7 @@ pub async fn start(
     let engine = sm.engine().clone();
     let log_engine = log.engine().clone();
     let restores = sm.restore_counter();
-    let config = openraft::Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        ..Default::default()
-    };
-    let config = Arc::new(config.validate().expect("config"));
-    let raft = Raft::new(id, config, router.clone(), log, sm)
+    let raft = Raft::new(id, raft_config(), router.clone(), log, sm)
         .await
         .expect("raft");
     router.add(id, raft.clone());
@@ -202,123 +223,21 @@ pub async fn stop(node: Node, router: &router::Router, id: u64) {
     router.remove(id);
     node.raft.shutdown().await.expect("shutdown");
     drop(node.raft);
-    // The stores are released with the raft core's tasks; wait until they are ours.
+    assert!(
+        released(&[&node.engine, &node.log_engine]).await,
+        "the stores are still in use after shutdown"
+    );
+}
+
+/// Waits until each of `engines` has no other handle than the one given here, at most
+/// five seconds; returns whether they got there. A shut-down raft releases its stores
+/// with its core's tasks, after `shutdown` returns.
+pub async fn released(engines: &[&Arc<dyn Engine>]) -> bool {
     for _ in 0..500 {
-        if Arc::strong_count(&node.engine) == 1 && Arc::strong_count(&node.log_engine) == 1 {
-            return;
+        if engines.iter().all(|engine| Arc::strong_count(engine) == 1) {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the stores are still in use after shutdown");
-}
-
-/// An in-process network: each call goes straight to the target's `Raft` handle.
-pub mod router {
-    use std::collections::BTreeMap;
-    use std::future::Future;
-    use std::sync::{Arc, Mutex};
-
-    use openraft::alias::{SnapshotOf, VoteOf};
-    use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
-    use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
-    use openraft::raft::{
-        AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
-    };
-    use openraft::{BasicNode, OptionalSend, Raft};
-
-    use super::{Sm, TypeConfig};
-
-    /// The nodes of one process, by id.
-    #[derive(Clone, Default)]
-    pub struct Router {
-        nodes: Arc<Mutex<BTreeMap<u64, Raft<TypeConfig, Sm>>>>,
-    }
-
-    /// A connection to one node through the router.
-    pub struct Connection {
-        router: Router,
-        target: u64,
-    }
-
-    #[derive(Debug)]
-    struct NotRunning(u64);
-
-    impl std::fmt::Display for NotRunning {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "node {} is not running", self.0)
-        }
-    }
-
-    impl std::error::Error for NotRunning {}
-
-    impl Router {
-        /// Registers (or replaces) node `id`.
-        pub fn add(&self, id: u64, raft: Raft<TypeConfig, Sm>) {
-            self.nodes.lock().expect("router lock").insert(id, raft);
-        }
-
-        /// Unregisters node `id` and returns its handle.
-        pub fn remove(&self, id: u64) -> Option<Raft<TypeConfig, Sm>> {
-            self.nodes.lock().expect("router lock").remove(&id)
-        }
-
-        fn get(&self, id: u64) -> Result<Raft<TypeConfig, Sm>, Unreachable<TypeConfig>> {
-            self.nodes
-                .lock()
-                .expect("router lock")
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| Unreachable::new(&NotRunning(id)))
-        }
-    }
-
-    impl RaftNetworkFactory<TypeConfig> for Router {
-        type Network = Connection;
-
-        async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection {
-            Connection {
-                router: self.clone(),
-                target,
-            }
-        }
-    }
-
-    impl RaftNetworkV2<TypeConfig> for Connection {
-        type SnapshotData = std::fs::File;
-
-        async fn append_entries(
-            &mut self,
-            rpc: AppendEntriesRequest<TypeConfig>,
-            _option: RPCOption,
-        ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-            let raft = self.router.get(self.target)?;
-            raft.append_entries(rpc)
-                .await
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
-        }
-
-        async fn vote(
-            &mut self,
-            rpc: VoteRequest<TypeConfig>,
-            _option: RPCOption,
-        ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-            let raft = self.router.get(self.target)?;
-            raft.vote(rpc)
-                .await
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
-        }
-
-        async fn full_snapshot(
-            &mut self,
-            vote: VoteOf<TypeConfig>,
-            snapshot: SnapshotOf<TypeConfig, std::fs::File>,
-            _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-            _option: RPCOption,
-        ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-            let raft = self.router.get(self.target)?;
-            raft.install_full_snapshot(vote, snapshot)
-                .await
-                .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
-        }
-    }
+    false
 }

@@ -1,0 +1,145 @@
+//! An in-process network: each call goes straight to the target's `Raft` handle.
+//!
+//! The handles are keyed by (group id, node id), so one router serves every raft group of
+//! every node of a process. A `Router` is the network of one group ([`Router::group`]
+//! gives the same table seen from another group); `Router::default()` is group 0, the
+//! only group of a node that runs one.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, OptionalSend, Raft};
+
+use super::{Sm, TypeConfig};
+
+/// The raft handles of one process by (group id, node id).
+type Rafts = BTreeMap<(u64, u64), Raft<TypeConfig, Sm>>;
+
+/// The raft handles of one process by (group, node), seen from one group.
+#[derive(Clone, Default)]
+pub struct Router {
+    rafts: Arc<Mutex<Rafts>>,
+    group: u64,
+}
+
+/// A connection to one node's raft of one group through the router.
+pub struct Connection {
+    router: Router,
+    target: u64,
+}
+
+#[derive(Debug)]
+struct NotRunning {
+    group: u64,
+    node: u64,
+}
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "group {} is not running on node {}",
+            self.group, self.node
+        )
+    }
+}
+
+impl std::error::Error for NotRunning {}
+
+impl Router {
+    /// The same table, as the network of group `group`: a raft of that group is given
+    /// this, and its RPCs reach that group's raft on the target node.
+    pub fn group(&self, group: u64) -> Router {
+        Router {
+            rafts: self.rafts.clone(),
+            group,
+        }
+    }
+
+    /// Registers (or replaces) node `id`'s raft of this group.
+    pub fn add(&self, id: u64, raft: Raft<TypeConfig, Sm>) {
+        self.rafts
+            .lock()
+            .expect("router lock")
+            .insert((self.group, id), raft);
+    }
+
+    /// Unregisters node `id`'s raft of this group and returns it.
+    pub fn remove(&self, id: u64) -> Option<Raft<TypeConfig, Sm>> {
+        self.rafts
+            .lock()
+            .expect("router lock")
+            .remove(&(self.group, id))
+    }
+
+    fn get(&self, id: u64) -> Result<Raft<TypeConfig, Sm>, Unreachable<TypeConfig>> {
+        self.rafts
+            .lock()
+            .expect("router lock")
+            .get(&(self.group, id))
+            .cloned()
+            .ok_or_else(|| {
+                Unreachable::new(&NotRunning {
+                    group: self.group,
+                    node: id,
+                })
+            })
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Router {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection {
+        Connection {
+            router: self.clone(),
+            target,
+        }
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for Connection {
+    type SnapshotData = std::fs::File;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let raft = self.router.get(self.target)?;
+        raft.append_entries(rpc)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let raft = self.router.get(self.target)?;
+        raft.vote(rpc)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, std::fs::File>,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let raft = self.router.get(self.target)?;
+        raft.install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
+    }
+}
