@@ -39,13 +39,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::router::Router;
 use common::{Kv, Request, TypeConfig};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use fsmstore::{Backend, Config, GroupStore, SyncMode, WriteBatch};
 use fsmstore_openraft::{LogStore, StateMachine};
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::{BasicNode, Raft, SnapshotPolicy};
-use support::{MemLog, MemSm, Router};
+use support::{MemLog, MemSm};
 
 const QUICK_ENV: &str = "FSMSTORE_BENCH_QUICK";
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));

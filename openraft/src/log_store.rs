@@ -48,9 +48,10 @@ const PAST_LAST_KEY: [u8; 9] = [0xFF; 9];
 ///   queued while one fsync runs rides the next one.
 /// - `save_vote` and `truncate_after` return once their write is durable, awaiting the
 ///   writer without blocking a worker.
-/// - `purge` and `save_committed` return once committed and become durable with the
-///   writer's next fsync, which starts at once when none runs: with appends flowing they
-///   ride the appends' fsyncs and cost none of their own.
+/// - `purge` returns once committed, `save_committed` once queued (both are read back
+///   in order); both become durable with the writer's next fsync, which starts at once
+///   when none runs: with appends flowing they ride the appends' fsyncs and cost none
+///   of their own.
 ///
 /// Open the store with [`SyncMode::NoSync`] ([`LogStore::open`] does): the writer syncs
 /// where raft needs it. The store may be a group of a groups store
@@ -135,7 +136,15 @@ impl<C: RaftTypeConfig> LogStore<C> {
     /// Commits `batch` through the writer: returns once it is visible.
     async fn commit(&self, batch: WriteBatch, durable: Option<OnDurable>) -> io::Result<()> {
         self.writer
-            .submit(batch, durable)
+            .submit(Some(batch), durable)
+            .await
+            .unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Returns once every batch queued before this call is visible.
+    async fn barrier(&self) -> io::Result<()> {
+        self.writer
+            .submit(None, None)
             .await
             .unwrap_or_else(|_| Err(writer_gone()))
     }
@@ -218,22 +227,29 @@ where
         self.commit_durably(batch).await
     }
 
-    /// Committed before it returns, durable with the writer's next fsync (which starts at
-    /// once when none runs), shared with the appends beside it. openraft re-applies the
+    /// Queued before it returns (a later read of this log store sees it), committed by
+    /// the writer in order with every other write and durable with its next fsync
+    /// (which starts at once when none runs), shared with the appends beside it.
+    /// openraft calls this once per advance of the commit, before it applies the newly
+    /// committed entries, so it does not wait for the writer. openraft re-applies the
     /// log at start-up only up to the committed log id it reads back, and a state
     /// machine in [`SyncMode::NoSync`] may lose applies in a crash: the committed log id
-    /// must not stay volatile behind them. openraft calls this once per advance of the
-    /// commit, before it applies the newly committed entries.
+    /// must not stay volatile behind them. A failed commit stops the writer: the next
+    /// append, vote or truncation reports it.
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let mut batch = WriteBatch::new();
         match committed {
             Some(committed) => batch.put_meta(META_COMMITTED, self.encode(&committed)?),
             None => batch.delete_meta(META_COMMITTED),
         };
-        self.commit(batch, None).await
+        // The receiver is dropped: the writer commits the batch all the same.
+        drop(self.writer.submit(Some(batch), None));
+        Ok(())
     }
 
+    /// Waits until every write queued before it is committed, then reads.
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        self.barrier().await?;
         self.meta(META_COMMITTED)
     }
 

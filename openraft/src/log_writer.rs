@@ -27,9 +27,10 @@ use crate::io_error;
 /// Called once a batch is durable, or with the error that stopped it.
 pub(crate) type OnDurable = Box<dyn FnOnce(io::Result<()>) + Send>;
 
-/// One batch for the committer.
+/// One batch for the committer (`None`: a barrier, visible once every batch queued
+/// before it is).
 struct Commit {
-    batch: WriteBatch,
+    batch: Option<WriteBatch>,
     visible: oneshot::Sender<io::Result<()>>,
     durable: Option<OnDurable>,
 }
@@ -108,7 +109,7 @@ impl LogWriter {
     /// batch is made durable by the next sync after its commit; `durable` is called then.
     pub(crate) fn submit(
         &self,
-        batch: WriteBatch,
+        batch: Option<WriteBatch>,
         durable: Option<OnDurable>,
     ) -> oneshot::Receiver<io::Result<()>> {
         let (visible, receiver) = oneshot::channel();
@@ -175,12 +176,13 @@ fn commit_loop(shared: &Shared, engine: &dyn Engine, stats: &Mutex<LogWriterStat
         };
         let failed = queues.failed.clone();
         drop(queues);
-        let committed = match failed {
-            Some(failed) => Err(stopped(&failed)),
-            None => engine
-                .apply(&commit.batch, None)
-                .map(drop)
-                .map_err(io_error),
+        let committed = match (failed, &commit.batch) {
+            (Some(failed), _) => Err(stopped(&failed)),
+            (None, Some(batch)) => engine.apply(batch, None).map(drop).map_err(io_error),
+            (None, None) => {
+                let _ = commit.visible.send(Ok(()));
+                continue;
+            }
         };
         match committed {
             Ok(()) => {

@@ -96,9 +96,38 @@ fn power_writer_child() {
     });
 }
 
+/// Mounts the power-cut filesystem (POSIX metadata: a directory entry is durable once
+/// its directory is synced) at `work/mnt`.
+fn mount_in(work: &std::path::Path) -> PowerCut {
+    PowerCut::mount(
+        &work.join("mnt"),
+        Options {
+            meta: MetaMode::Posix,
+            ..Options::default()
+        },
+    )
+    .expect("mount the power-cut filesystem")
+}
+
+/// After how many acknowledged writes the power goes out (between `low` and `high`,
+/// varying from run to run), said on stderr.
+fn cut_after(backend: Backend, sync_mode: SyncMode, low: u64, high: u64) -> u64 {
+    let cut_after = varying(low, high);
+    eprintln!(
+        "{} {}: the power goes out after {cut_after} acknowledged writes",
+        backend.name(),
+        sync_mode.as_str()
+    );
+    cut_after
+}
+
 #[rstest]
+#[case::redb(Backend::Redb)]
+#[case::fjall(Backend::Fjall)]
+#[case::heed(Backend::Heed)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
 fn a_node_restarts_consistent_after_a_power_cut(
-    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+    #[case] backend: Backend,
     #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
 ) {
     if !can_mount() {
@@ -106,20 +135,8 @@ fn a_node_restarts_consistent_after_a_power_cut(
     }
     let work = tempfile::tempdir().expect("tempdir");
     let image = work.path().join("disk");
-    let cut_after = varying(5, 40);
-    eprintln!(
-        "{} {}: the power goes out after {cut_after} acknowledged writes",
-        backend.name(),
-        sync_mode.as_str()
-    );
-    let mount = PowerCut::mount(
-        &work.path().join("mnt"),
-        Options {
-            meta: MetaMode::Posix,
-            ..Options::default()
-        },
-    )
-    .expect("mount the power-cut filesystem");
+    let cut_after = cut_after(backend, sync_mode, 5, 40);
+    let mount = mount_in(work.path());
     // The node's directories sit right in the mount's root, which the stores sync when
     // they are created.
     let spec = format!(
@@ -254,8 +271,12 @@ fn power_groups_writer_child() {
 /// the groups share each store's fsyncs, so a cut lands between rounds that hold
 /// several groups' commits. Every write acknowledged in any group survives.
 #[rstest]
+#[case::redb(Backend::Redb)]
+#[case::fjall(Backend::Fjall)]
+#[case::heed(Backend::Heed)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
 fn a_node_of_many_groups_keeps_every_acknowledged_write_through_a_power_cut(
-    #[values(Backend::Redb, Backend::Fjall, Backend::Heed)] backend: Backend,
+    #[case] backend: Backend,
     #[values(SyncMode::Sync, SyncMode::NoSync)] sync_mode: SyncMode,
 ) {
     if !can_mount() {
@@ -263,20 +284,8 @@ fn a_node_of_many_groups_keeps_every_acknowledged_write_through_a_power_cut(
     }
     let work = tempfile::tempdir().expect("tempdir");
     let image = work.path().join("disk");
-    let cut_after = varying(40, 160);
-    eprintln!(
-        "{} {}: the power goes out after {cut_after} acknowledged writes",
-        backend.name(),
-        sync_mode.as_str()
-    );
-    let mount = PowerCut::mount(
-        &work.path().join("mnt"),
-        Options {
-            meta: MetaMode::Posix,
-            ..Options::default()
-        },
-    )
-    .expect("mount the power-cut filesystem");
+    let cut_after = cut_after(backend, sync_mode, 40, 160);
+    let mount = mount_in(work.path());
     // Declared after the mount, so a failure kills the child before the mount goes.
     let mut child = WriterChild::spawn(
         "power_groups_writer_child",
@@ -302,14 +311,7 @@ fn a_snapshot_in_a_new_snapshot_directory_survives_a_power_cut() {
     }
     let work = tempfile::tempdir().expect("tempdir");
     let image = work.path().join("disk");
-    let mount = PowerCut::mount(
-        &work.path().join("mnt"),
-        Options {
-            meta: MetaMode::Posix,
-            ..Options::default()
-        },
-    )
-    .expect("mount the power-cut filesystem");
+    let mount = mount_in(work.path());
     let config = Config::new(SyncMode::NoSync);
     let mut sm: Sm = StateMachine::open(
         Backend::Memory,

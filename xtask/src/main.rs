@@ -184,8 +184,9 @@ fn test(engines: Engines) -> Result<(), String> {
         ];
         cli.extend(engines::SAME_BUILD_AS_WORKSPACE);
         cargo::run(&cli)?;
-        // The openraft integration: openraft's storage suite and the raft tests on
-        // RocksDB too (the workspace run covers the other engines).
+        // The openraft integration: openraft's storage suite, the raft tests and the
+        // kill and power-cut tests of a node on RocksDB too (the workspace run covers
+        // the other engines).
         let mut openraft = vec![
             "test",
             "-p",
@@ -196,6 +197,10 @@ fn test(engines: Engines) -> Result<(), String> {
             "openraft_suite",
             "--test",
             "raft",
+            "--test",
+            "kill",
+            "--test",
+            "power_cut",
         ];
         openraft.extend(engines::SAME_BUILD_AS_WORKSPACE);
         cargo::run(&openraft)?;

@@ -1,10 +1,8 @@
-//! What the cluster benchmark runs on: a network generic over the state machine that
-//! routes by raft group and node, and an in-memory log store and state machine (the
-//! ceiling: openraft with no storage cost).
+//! What the cluster benchmark runs on besides the tests' network: an in-memory log store
+//! and state machine (the ceiling: openraft with no storage cost).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::future::Future;
 use std::io::{self, Cursor};
 use std::ops::RangeBounds;
 use std::sync::{Arc, Mutex};
@@ -12,166 +10,15 @@ use std::sync::{Arc, Mutex};
 use futures_util::TryStreamExt;
 use openraft::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf, VoteOf};
 use openraft::entry::RaftEntry;
-use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
-};
 use openraft::storage::{
     EntryResponder, IOFlushed, LogState, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine,
 };
-use openraft::{BasicNode, OptionalSend, Raft, RaftLogReader};
+use openraft::{OptionalSend, RaftLogReader};
 
 use crate::common::{Request, Response, TypeConfig};
 use fsmstore_openraft::EntryData;
 
 type C = TypeConfig;
-
-/// The nodes of one process, by raft group and node id, for any state machine; a handle
-/// routes the calls of one group.
-///
-/// Several raft groups run on the same node ids, so a node id alone does not name a
-/// `Raft`: each group's nodes get a handle from [`Router::group`], which registers and
-/// reaches the nodes of that group only.
-pub struct Router<SM: RaftStateMachine<C>> {
-    nodes: Arc<Mutex<Nodes<SM>>>,
-    group: u64,
-}
-
-/// Every registered `Raft`, by (group, node id).
-type Nodes<SM> = BTreeMap<(u64, u64), Raft<C, SM>>;
-
-impl<SM: RaftStateMachine<C>> Clone for Router<SM> {
-    fn clone(&self) -> Self {
-        Self {
-            nodes: self.nodes.clone(),
-            group: self.group,
-        }
-    }
-}
-
-impl<SM: RaftStateMachine<C>> Default for Router<SM> {
-    /// An empty router whose handle routes group 0.
-    fn default() -> Self {
-        Self {
-            nodes: Arc::default(),
-            group: 0,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct NotRunning {
-    group: u64,
-    node: u64,
-}
-
-impl std::fmt::Display for NotRunning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "node {} of group {} is not running",
-            self.node, self.group
-        )
-    }
-}
-
-impl std::error::Error for NotRunning {}
-
-impl<SM: RaftStateMachine<C>> Router<SM> {
-    /// A handle on the same nodes that routes group `group`.
-    pub fn group(&self, group: u64) -> Self {
-        Self {
-            nodes: self.nodes.clone(),
-            group,
-        }
-    }
-
-    /// Registers node `id` of this handle's group.
-    pub fn add(&self, id: u64, raft: Raft<C, SM>) {
-        self.nodes
-            .lock()
-            .expect("router lock")
-            .insert((self.group, id), raft);
-    }
-
-    /// Unregisters every node of every group and returns their handles.
-    pub fn take_all(&self) -> Vec<Raft<C, SM>> {
-        std::mem::take(&mut *self.nodes.lock().expect("router lock"))
-            .into_values()
-            .collect()
-    }
-
-    fn get(&self, id: u64) -> Result<Raft<C, SM>, Unreachable<C>> {
-        self.nodes
-            .lock()
-            .expect("router lock")
-            .get(&(self.group, id))
-            .cloned()
-            .ok_or_else(|| {
-                Unreachable::new(&NotRunning {
-                    group: self.group,
-                    node: id,
-                })
-            })
-    }
-}
-
-/// A connection to one node of one group through the router.
-pub struct Connection<SM: RaftStateMachine<C>> {
-    router: Router<SM>,
-    target: u64,
-}
-
-impl<SM: RaftStateMachine<C>> RaftNetworkFactory<C> for Router<SM> {
-    type Network = Connection<SM>;
-
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection<SM> {
-        Connection {
-            router: self.clone(),
-            target,
-        }
-    }
-}
-
-impl<SM: RaftStateMachine<C>> RaftNetworkV2<C> for Connection<SM> {
-    type SnapshotData = SM::SnapshotData;
-
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<C>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
-        let raft = self.router.get(self.target)?;
-        raft.append_entries(rpc)
-            .await
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<C>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<C>, RPCError<C>> {
-        let raft = self.router.get(self.target)?;
-        raft.vote(rpc)
-            .await
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
-    }
-
-    async fn full_snapshot(
-        &mut self,
-        vote: VoteOf<C>,
-        snapshot: SnapshotOf<C, SM::SnapshotData>,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-        _option: RPCOption,
-    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
-        let raft = self.router.get(self.target)?;
-        raft.install_full_snapshot(vote, snapshot)
-            .await
-            .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
-    }
-}
 
 #[derive(Default)]
 struct MemLogState {

@@ -15,23 +15,43 @@ use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use openraft::storage::RaftStateMachine;
 use openraft::{BasicNode, OptionalSend, Raft};
 
 use super::{Sm, TypeConfig};
 
 /// The raft handles of one process by (group id, node id).
-type Rafts = BTreeMap<(u64, u64), Raft<TypeConfig, Sm>>;
+type Rafts<SM> = BTreeMap<(u64, u64), Raft<TypeConfig, SM>>;
 
-/// The raft handles of one process by (group, node), seen from one group.
-#[derive(Clone, Default)]
-pub struct Router {
-    rafts: Arc<Mutex<Rafts>>,
+/// The raft handles of one process by (group, node), seen from one group; for any state
+/// machine (the tests' by default, the benches' in-memory one too).
+pub struct Router<SM: RaftStateMachine<TypeConfig> = Sm> {
+    rafts: Arc<Mutex<Rafts<SM>>>,
     group: u64,
 }
 
+impl<SM: RaftStateMachine<TypeConfig>> Clone for Router<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            rafts: self.rafts.clone(),
+            group: self.group,
+        }
+    }
+}
+
+impl<SM: RaftStateMachine<TypeConfig>> Default for Router<SM> {
+    /// An empty table, seen from group 0.
+    fn default() -> Self {
+        Self {
+            rafts: Arc::default(),
+            group: 0,
+        }
+    }
+}
+
 /// A connection to one node's raft of one group through the router.
-pub struct Connection {
-    router: Router,
+pub struct Connection<SM: RaftStateMachine<TypeConfig> = Sm> {
+    router: Router<SM>,
     target: u64,
 }
 
@@ -53,10 +73,10 @@ impl std::fmt::Display for NotRunning {
 
 impl std::error::Error for NotRunning {}
 
-impl Router {
+impl<SM: RaftStateMachine<TypeConfig>> Router<SM> {
     /// The same table, as the network of group `group`: a raft of that group is given
     /// this, and its RPCs reach that group's raft on the target node.
-    pub fn group(&self, group: u64) -> Router {
+    pub fn group(&self, group: u64) -> Self {
         Router {
             rafts: self.rafts.clone(),
             group,
@@ -64,7 +84,7 @@ impl Router {
     }
 
     /// Registers (or replaces) node `id`'s raft of this group.
-    pub fn add(&self, id: u64, raft: Raft<TypeConfig, Sm>) {
+    pub fn add(&self, id: u64, raft: Raft<TypeConfig, SM>) {
         self.rafts
             .lock()
             .expect("router lock")
@@ -72,14 +92,21 @@ impl Router {
     }
 
     /// Unregisters node `id`'s raft of this group and returns it.
-    pub fn remove(&self, id: u64) -> Option<Raft<TypeConfig, Sm>> {
+    pub fn remove(&self, id: u64) -> Option<Raft<TypeConfig, SM>> {
         self.rafts
             .lock()
             .expect("router lock")
             .remove(&(self.group, id))
     }
 
-    fn get(&self, id: u64) -> Result<Raft<TypeConfig, Sm>, Unreachable<TypeConfig>> {
+    /// Unregisters every raft of every group and returns them.
+    pub fn take_all(&self) -> Vec<Raft<TypeConfig, SM>> {
+        std::mem::take(&mut *self.rafts.lock().expect("router lock"))
+            .into_values()
+            .collect()
+    }
+
+    fn get(&self, id: u64) -> Result<Raft<TypeConfig, SM>, Unreachable<TypeConfig>> {
         self.rafts
             .lock()
             .expect("router lock")
@@ -94,10 +121,10 @@ impl Router {
     }
 }
 
-impl RaftNetworkFactory<TypeConfig> for Router {
-    type Network = Connection;
+impl<SM: RaftStateMachine<TypeConfig>> RaftNetworkFactory<TypeConfig> for Router<SM> {
+    type Network = Connection<SM>;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection {
+    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection<SM> {
         Connection {
             router: self.clone(),
             target,
@@ -105,8 +132,8 @@ impl RaftNetworkFactory<TypeConfig> for Router {
     }
 }
 
-impl RaftNetworkV2<TypeConfig> for Connection {
-    type SnapshotData = std::fs::File;
+impl<SM: RaftStateMachine<TypeConfig>> RaftNetworkV2<TypeConfig> for Connection<SM> {
+    type SnapshotData = SM::SnapshotData;
 
     async fn append_entries(
         &mut self,
@@ -133,7 +160,7 @@ impl RaftNetworkV2<TypeConfig> for Connection {
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
-        snapshot: SnapshotOf<TypeConfig, std::fs::File>,
+        snapshot: SnapshotOf<TypeConfig, SM::SnapshotData>,
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
