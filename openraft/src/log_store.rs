@@ -49,9 +49,10 @@ const PAST_LAST_KEY: [u8; 9] = [0xFF; 9];
 /// - `save_vote` and `truncate_after` return once their write is durable, awaiting the
 ///   writer without blocking a worker.
 /// - `purge` returns once committed, `save_committed` once queued (both are read back
-///   in order); both become durable with the writer's next fsync, which starts at once
-///   when none runs: with appends flowing they ride the appends' fsyncs and cost none
-///   of their own.
+///   in order); both become durable with the writer's next fsync: with appends flowing
+///   they ride the appends' fsyncs and cost none of their own, and on an idle log the
+///   writer syncs them on its own 2 ms later (a sync started for them at once would,
+///   on engines whose sync holds back commits, hold back the next append).
 ///
 /// Open the store with [`SyncMode::NoSync`] ([`LogStore::open`] does): the writer syncs
 /// where raft needs it. The store may be a group of a groups store
@@ -228,8 +229,8 @@ where
     }
 
     /// Queued before it returns (a later read of this log store sees it), committed by
-    /// the writer in order with every other write and durable with its next fsync
-    /// (which starts at once when none runs), shared with the appends beside it.
+    /// the writer in order with every other write and durable with its next fsync,
+    /// shared with the appends beside it (on an idle log, one of its own 2 ms later).
     /// openraft calls this once per advance of the commit, before it applies the newly
     /// committed entries, so it does not wait for the writer. openraft re-applies the
     /// log at start-up only up to the committed log id it reads back, and a state

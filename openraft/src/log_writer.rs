@@ -18,11 +18,16 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use fsmstore::{Engine, WriteBatch};
 use tokio::sync::oneshot;
 
 use crate::io_error;
+
+/// How long a sync for batches that nobody waits for waits for one that somebody does.
+/// A node whose log goes idle has them durable this much later.
+pub(crate) const UNAWAITED_SYNC_DELAY: Duration = Duration::from_millis(2);
 
 /// Called once a batch is durable, or with the error that stopped it.
 pub(crate) type OnDurable = Box<dyn FnOnce(io::Result<()>) + Send>;
@@ -217,6 +222,21 @@ fn sync_loop(shared: &Shared, engine: &dyn Engine, stats: &Mutex<LogWriterStats>
                 .flush_ready
                 .wait(queues)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+        // Batches nobody waits for (a purge, the committed log id) wait a little for one
+        // that someone does: on engines whose sync holds back commits (redb's is a
+        // commit, fjall's holds the journal), a sync started for them would hold back
+        // the next append instead of carrying it.
+        let deadline = Instant::now() + UNAWAITED_SYNC_DELAY;
+        while queues.flushes.iter().all(Option::is_none) && !queues.committer_done {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            queues = shared
+                .flush_ready
+                .wait_timeout(queues, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         let flushes = std::mem::take(&mut queues.flushes);
         let failed = queues.failed.clone();

@@ -178,6 +178,16 @@ struct SlowDisk {
 
 impl SlowDisk {
     const SYNC: Duration = Duration::from_millis(20);
+
+    fn open(dir: &std::path::Path) -> Arc<Self> {
+        Arc::new(SlowDisk {
+            inner: fsmstore::open(Backend::Memory, dir, &Config::new(SyncMode::NoSync))
+                .expect("open"),
+            commits: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+        })
+    }
 }
 
 impl Engine for SlowDisk {
@@ -253,13 +263,7 @@ impl Engine for SlowDisk {
 fn appends_made_during_an_fsync_share_the_next_one_and_complete_after_it() {
     const APPENDS: u64 = 60;
     let dir = tempfile::tempdir().expect("tempdir");
-    let disk = Arc::new(SlowDisk {
-        inner: fsmstore::open(Backend::Memory, dir.path(), &Config::new(SyncMode::NoSync))
-            .expect("open"),
-        commits: AtomicU64::new(0),
-        durable: AtomicU64::new(0),
-        syncs: AtomicU64::new(0),
-    });
+    let disk = SlowDisk::open(dir.path());
     let mut log = Log::new(disk.clone() as Arc<dyn Engine>).expect("log store");
     // The format record is committed before the writer starts.
     let before = disk.commits.load(Ordering::SeqCst);
@@ -298,5 +302,46 @@ fn appends_made_during_an_fsync_share_the_next_one_and_complete_after_it() {
         Arc::strong_count(&disk),
         1,
         "the writer's threads still hold the store after the last handle went"
+    );
+}
+
+/// The committed log id needs no sync of its own: saved right before an append, it
+/// rides the append's sync (a sync started for it at once would hold the append's
+/// commit back on engines whose sync holds back commits); saved alone, it is synced
+/// all the same.
+#[test]
+fn a_saved_committed_log_id_rides_the_next_appends_sync_and_is_synced_when_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = SlowDisk::open(dir.path());
+    let mut log = Log::new(disk.clone() as Arc<dyn Engine>).expect("log store");
+    runtime().block_on(async {
+        log.save_committed(Some(log_id(1, 1))).await.expect("save");
+        let (tx, rx) = TypeConfig::oneshot();
+        log.append([entry(1)], IOFlushed::signal(tx))
+            .await
+            .expect("append");
+        rx.await.expect("callback completed").expect("durable");
+    });
+    let stats = log.writer_stats();
+    assert_eq!((stats.commits, stats.durable), (2, 2), "{stats:?}");
+    assert_eq!(
+        stats.syncs, 1,
+        "the committed log id took a sync of its own: {stats:?}"
+    );
+
+    runtime().block_on(async {
+        log.save_committed(Some(log_id(1, 2))).await.expect("save");
+    });
+    for _ in 0..200 {
+        if log.writer_stats().durable == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = log.writer_stats();
+    assert_eq!(
+        (stats.commits, stats.durable, stats.syncs),
+        (3, 3, 2),
+        "{stats:?}"
     );
 }

@@ -184,9 +184,9 @@ fn test(engines: Engines) -> Result<(), String> {
         ];
         cli.extend(engines::SAME_BUILD_AS_WORKSPACE);
         cargo::run(&cli)?;
-        // The openraft integration: openraft's storage suite, the raft tests and the
-        // kill and power-cut tests of a node on RocksDB too (the workspace run covers
-        // the other engines).
+        // The openraft integration: openraft's storage suite, the raft tests, the kill
+        // and power-cut tests of a node and the groups tests on RocksDB too (the
+        // workspace run covers the other engines).
         let mut openraft = vec![
             "test",
             "-p",
@@ -201,6 +201,8 @@ fn test(engines: Engines) -> Result<(), String> {
             "kill",
             "--test",
             "power_cut",
+            "--test",
+            "groups",
         ];
         openraft.extend(engines::SAME_BUILD_AS_WORKSPACE);
         cargo::run(&openraft)?;
