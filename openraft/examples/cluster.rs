@@ -27,7 +27,7 @@ use common::router::Router;
 use common::{Request, TypeConfig, open_node};
 use fsmstore::{Backend, Engine, SyncMode};
 use openraft::alias::LogIdOf;
-use openraft::{BasicNode, Config, Raft};
+use openraft::{BasicNode, Raft};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -40,19 +40,6 @@ struct Node {
     restores: Arc<AtomicU64>,
 }
 
-fn raft_config() -> Result<Arc<Config>, Error> {
-    let config = Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        // Purge the log right behind each snapshot, so a new node must take the snapshot.
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        ..Default::default()
-    };
-    Ok(Arc::new(config.validate()?))
-}
-
 async fn start(id: u64, backend: Backend, root: &Path, router: &Router) -> Result<Node, Error> {
     let (log, sm) = open_node(backend, &root.join(format!("node{id}")), SyncMode::NoSync);
     let (engine, log_engine, restores) = (
@@ -60,7 +47,7 @@ async fn start(id: u64, backend: Backend, root: &Path, router: &Router) -> Resul
         log.engine().clone(),
         sm.restore_counter(),
     );
-    let raft = Raft::new(id, raft_config()?, router.clone(), log, sm).await?;
+    let raft = Raft::new(id, common::purging_raft_config(), router.clone(), log, sm).await?;
     router.add(id, raft.clone());
     Ok(Node {
         raft,
@@ -315,7 +302,7 @@ async fn leader_of(nodes: &BTreeMap<u64, GroupsNode>, group: u64) -> Option<u64>
 async fn many_groups(backend: Backend, groups: u64) -> Result<(), Error> {
     let root = tempfile::tempdir()?;
     let router = Router::default();
-    let config = raft_config()?;
+    let config = common::purging_raft_config();
     let node_root = |id: u64| root.path().join(format!("node{id}"));
     println!(
         "engine {}, {groups} groups, directories under {}",

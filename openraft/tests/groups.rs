@@ -5,13 +5,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::Request;
 use common::groups::{GroupStores, start_groups, stop_groups};
 use common::router::Router;
+use common::{Request, purging_raft_config, runtime};
 use fsmstore::{Backend, Bytes, Engine, SyncMode, WriteBatch};
 use openraft::BasicNode;
 use rstest::rstest;
@@ -22,19 +21,6 @@ const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 const GROUPS: [u64; 3] = [1, 2, 3];
 /// Groups of node 2's stores that no raft runs: data the install must leave alone.
 const BYSTANDERS: [u64; 2] = [0, 2];
-
-fn config() -> Arc<openraft::Config> {
-    let config = openraft::Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        // Purge the log right behind each snapshot, so a new member must take it.
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        ..Default::default()
-    };
-    Arc::new(config.validate().expect("config"))
-}
 
 /// Everything a group's state machine holds: data, and its applied index.
 fn contents(engine: &dyn Engine) -> (Vec<(Bytes, Bytes)>, Option<u64>) {
@@ -66,12 +52,7 @@ fn a_snapshot_of_one_group_is_built_sent_and_installed_without_touching_the_othe
         }
         stores.close().expect("close");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let router = Router::default();
         let node1 = start_groups(
             1,
@@ -79,7 +60,7 @@ fn a_snapshot_of_one_group_is_built_sent_and_installed_without_touching_the_othe
             &root1,
             SyncMode::NoSync,
             GROUPS,
-            &config(),
+            &purging_raft_config(),
             &router,
         )
         .await
@@ -128,7 +109,7 @@ fn a_snapshot_of_one_group_is_built_sent_and_installed_without_touching_the_othe
             &root2,
             SyncMode::NoSync,
             [GROUPS[0]],
-            &config(),
+            &purging_raft_config(),
             &router,
         )
         .await

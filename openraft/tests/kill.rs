@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::group_writes::{self, WriterChild, check_after_restart};
 use common::router::Router;
+use common::runtime;
 use common::{Request, TypeConfig, log_id, open_node, start, start_leader, stop, varying};
 use fsmstore::{Backend, SyncMode};
 use fsmstore_openraft::{META_LAST_APPLIED, fsmstore_index};
@@ -27,14 +28,6 @@ const COMMITTED_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_COMMITTED_CHILD";
 const GROUPS_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_KILL_GROUPS_CHILD";
 /// How long the parent waits for a child's acknowledgements before it gives up.
 const LONGEST_RUN: Duration = Duration::from_secs(30);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// The child: a single node that writes `key/<i>` until it is killed, printing the log
 /// index of each acknowledged write. It snapshots after the tenth.

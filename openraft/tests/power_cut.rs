@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::group_writes::{self, WriterChild, check_after_restart};
 use common::router::Router;
+use common::runtime;
 use common::{
     Kv, Request, Sm, TypeConfig, apply, normal, open_node, set, start, start_leader, stop, varying,
 };
@@ -36,14 +37,6 @@ const CHILD_ENV: &str = "FSMSTORE_OPENRAFT_POWER_CHILD";
 const GROUPS_CHILD_ENV: &str = "FSMSTORE_OPENRAFT_POWER_GROUPS_CHILD";
 /// How long the parent waits for the child's acknowledgements before it gives up.
 const LONGEST_RUN: Duration = Duration::from_secs(30);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// Whether the power-cut filesystem mounts here; outside CI a machine that cannot mount
 /// skips the test and says so.

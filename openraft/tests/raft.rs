@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::router::Router;
+use common::runtime;
 use common::{
     Entry, Request, Response, Sm, TypeConfig, apply, log_id, normal, open_node, set, start,
     start_leader, stop,
@@ -23,14 +24,6 @@ use openraft::{Membership, RaftSnapshotBuilder};
 use rstest::rstest;
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn value(engine: &dyn Engine, key: &str) -> Option<String> {
     engine

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
+use common::runtime;
 use common::{Entry, Kv, Sm, TypeConfig, apply, log_id, normal, open_node, set};
 use fsmstore::{
     ApplyOutcome, Backend, Bytes, Config, DeepCheck, Engine, RangeQuery, ScanVisitor,
@@ -22,14 +23,6 @@ use openraft::entry::RaftEntry;
 use openraft::storage::RaftStateMachine;
 use openraft::{Membership, RaftSnapshotBuilder};
 use rstest::rstest;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// The entries of log indexes `from..=to`: a membership entry at 0, sets after it.
 fn entries(from: u64, to: u64) -> Vec<Entry> {

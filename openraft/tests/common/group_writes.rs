@@ -81,12 +81,7 @@ pub fn run_writers(spec: &str) {
     let backend: Backend = parts.next().expect("engine").parse().expect("engine");
     let sync_mode: SyncMode = parts.next().expect("sync mode").parse().expect("sync mode");
     let root = Path::new(parts.next().expect("root"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    super::runtime().block_on(async {
         let router = Router::default();
         let node = start_groups_leader(backend, root, sync_mode, 0..GROUPS, &router)
             .await

@@ -170,6 +170,29 @@ pub fn raft_config() -> Arc<openraft::Config> {
     Arc::new(config.validate().expect("config"))
 }
 
+/// A multi-threaded runtime of two workers (the machine's cores), with timers.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// [`raft_config`] that purges the log right behind each snapshot, so a node that joins
+/// must take the snapshot.
+pub fn purging_raft_config() -> Arc<openraft::Config> {
+    let config = openraft::Config {
+        heartbeat_interval: 50,
+        election_timeout_min: 150,
+        election_timeout_max: 300,
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        ..Default::default()
+    };
+    Arc::new(config.validate().expect("config"))
+}
+
 /// Starts node `id` on the stores under `root` and registers it with `router`.
 pub async fn start(
     id: u64,
