@@ -153,6 +153,16 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// A meta value for programs: a JSON object or array as itself (openraft's last applied
+/// log id, membership and snapshot meta are JSON), other printable UTF-8 as a string,
+/// anything else as `null` (its hex is beside it).
+fn json_or_text(bytes: &[u8]) -> serde_json::Value {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => value,
+        _ => json!(text(bytes)),
+    }
+}
+
 /// The bytes as text when they are printable UTF-8.
 fn text(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes)
@@ -211,7 +221,7 @@ impl Report {
                 json!({
                     "name": text(name),
                     "name_hex": hex(name),
-                    "value": text(value),
+                    "value": json_or_text(value),
                     "value_hex": hex(value),
                 })
             })

@@ -48,6 +48,46 @@ fn inspect_prints_engine_index_meta_and_sizes() {
     assert_eq!(json["data_keys"], 300);
 }
 
+/// Meta values that are JSON objects or arrays (openraft's last applied log id and
+/// membership) come out of `inspect --json` as JSON, not as strings holding JSON.
+#[test]
+fn inspect_json_prints_json_meta_values_as_json() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store_dir = root.path().join("store");
+    let store =
+        fsmstore::open(Backend::Redb, &store_dir, &Config::new(SyncMode::Sync)).expect("create");
+    let last_applied = r#"{"leader_id":{"term":3,"node_id":1},"index":41}"#;
+    let mut batch = WriteBatch::new();
+    batch
+        .put_meta("openraft_last_applied", last_applied)
+        .put_meta("voters", "[1,2,3]")
+        .put_meta("term", "7")
+        .put_meta("raw", vec![0u8, 1, 2]);
+    store.apply(&batch, Some(42)).expect("apply");
+    store.close().expect("close");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&fsmstore(&["inspect", "--json", path(&store_dir)])))
+            .expect("valid JSON");
+    let value = |name: &str| {
+        json["meta"]
+            .as_array()
+            .expect("meta list")
+            .iter()
+            .find(|entry| entry["name"] == name)
+            .unwrap_or_else(|| panic!("meta {name}: {json:#}"))["value"]
+            .clone()
+    };
+    assert_eq!(
+        value("openraft_last_applied"),
+        serde_json::from_str::<serde_json::Value>(last_applied).expect("json")
+    );
+    assert_eq!(value("voters"), serde_json::json!([1, 2, 3]));
+    // A number that is text stays the text it is; bytes that are not text are null.
+    assert_eq!(value("term"), "7");
+    assert_eq!(value("raw"), serde_json::Value::Null);
+}
+
 #[test]
 fn inspect_reports_a_missing_and_a_corrupt_index() {
     let root = tempfile::tempdir().expect("temp dir");

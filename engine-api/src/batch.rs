@@ -144,7 +144,9 @@ impl WriteBatch {
     ///
     /// Writing the applied-index key ([`APPLIED_INDEX_KEY`]) this way is allowed and
     /// overrides the index (an operator's repair path); the store re-reads it after the
-    /// commit.
+    /// commit. An applied index of 0 is refused with [`Error::InvalidArgument`] when the
+    /// batch is committed: 0 is no raft index, and a snapshot could not tell it from "no
+    /// index" (delete the key instead).
     pub fn put_meta(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
         self.ops.push(Op::PutMeta {
             name: name.into(),
