@@ -24,6 +24,7 @@
 mod codec;
 mod log_store;
 mod log_writer;
+mod observer;
 mod pending;
 mod state_machine;
 
@@ -36,6 +37,7 @@ pub use codec::{LogFormat, META_LOG_FORMAT, UnknownLogFormat};
 pub use fsmstore::{Engine, WriteBatch};
 pub use log_store::LogStore;
 pub use log_writer::LogWriterStats;
+pub use observer::{Observer, OnRestart};
 pub use pending::PendingReads;
 pub use state_machine::{
     SNAPSHOT_DATA_SUFFIX, SNAPSHOT_META_SUFFIX, SnapshotBuilder, StateMachine,

@@ -20,6 +20,7 @@ use openraft::{OptionalSend, RaftSnapshotBuilder, RaftTypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::observer::Observer;
 use crate::pending::Pending;
 use crate::{
     Application, EntryData, META_LAST_APPLIED, META_MEMBERSHIP, decode, encode, fsmstore_index,
@@ -52,6 +53,7 @@ pub struct StateMachine<C, A> {
     app: Arc<A>,
     snapshots: Snapshots,
     restores: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -102,6 +104,7 @@ where
                 publishing: Arc::new(Mutex::new(())),
             },
             restores: Arc::new(AtomicU64::new(0)),
+            skipped: Arc::new(AtomicU64::new(0)),
             _config: PhantomData,
         })
     }
@@ -147,10 +150,24 @@ where
     pub fn restore_counter(&self) -> Arc<AtomicU64> {
         self.restores.clone()
     }
+
+    /// A handle that reads this state machine's state in plain types (last applied log
+    /// id, membership, applied index, current snapshot, what a restart would do with
+    /// it, restore counts), readable after the state machine has moved into a `Raft`.
+    pub fn observer(&self) -> Observer<C> {
+        Observer::new(
+            self.engine.clone(),
+            self.snapshots.dir.clone(),
+            self.restores.clone(),
+            self.skipped.clone(),
+        )
+    }
 }
 
 /// The stored last applied log id and membership.
-fn stored_state<C>(engine: &dyn Engine) -> io::Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>)>
+pub(crate) fn stored_state<C>(
+    engine: &dyn Engine,
+) -> io::Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>)>
 where
     C: RaftTypeConfig,
     LogIdOf<C>: DeserializeOwned,
@@ -412,7 +429,7 @@ where
 const CURRENT_ATTEMPTS: usize = 8;
 
 /// The newest complete snapshot of `dir`, read without the directory's lock.
-fn current<C>(dir: &Path) -> io::Result<Option<SnapshotOf<C, File>>>
+pub(crate) fn current<C>(dir: &Path) -> io::Result<Option<SnapshotOf<C, File>>>
 where
     C: RaftTypeConfig,
     LogIdOf<C>: DeserializeOwned,
@@ -512,7 +529,7 @@ where
 fn install<C>(
     engine: &dyn Engine,
     snapshots: &Snapshots,
-    restores: &AtomicU64,
+    counts: (&AtomicU64, &AtomicU64),
     meta: &SnapshotMetaOf<C>,
     mut snapshot: File,
 ) -> io::Result<()>
@@ -531,7 +548,10 @@ where
     }
     let at_snapshot = engine.applied_index().map_err(io_error)? == header.applied_index
         && stored_state::<C>(engine)?.0 == meta.last_log_id;
-    if !at_snapshot {
+    let (restores, skipped) = counts;
+    if at_snapshot {
+        skipped.fetch_add(1, Ordering::Relaxed);
+    } else {
         snapshot.seek(SeekFrom::Start(0))?;
         engine
             .restore(&mut BufReader::new(&mut snapshot))
@@ -699,14 +719,17 @@ where
         meta: &SnapshotMetaOf<C>,
         snapshot: File,
     ) -> Result<(), io::Error> {
-        let (engine, snapshots, restores) = (
+        let (engine, snapshots, restores, skipped) = (
             self.engine.clone(),
             self.snapshots.clone(),
             self.restores.clone(),
+            self.skipped.clone(),
         );
         let meta = meta.clone();
-        C::spawn_blocking(move || install::<C>(&*engine, &snapshots, &restores, &meta, snapshot))
-            .await?
+        C::spawn_blocking(move || {
+            install::<C>(&*engine, &snapshots, (&restores, &skipped), &meta, snapshot)
+        })
+        .await?
     }
 
     /// The newest complete snapshot of the directory. A meta file whose data file is
