@@ -76,6 +76,13 @@ pub trait Engine: Send + Sync {
         crate::MAX_KEY_LEN
     }
 
+    /// The directory the store lives in (for a group of a groups store, that store's
+    /// directory), when it lives in one. Integrations use it to refuse files of their
+    /// own inside it (a restore removes what is not the live store).
+    fn dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// The raft-apply path: commits `batch` with the store's [`SyncMode`].
     ///
     /// With `index = Some(i)`:

@@ -269,6 +269,10 @@ impl<R: RawEngine> Engine for Store<R> {
         R::MAX_KEY_LEN
     }
 
+    fn dir(&self) -> Option<&std::path::Path> {
+        Some(self.home.path())
+    }
+
     fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
         let started = metrics::Started::now();
         let summary = batch.validate_within(R::MAX_KEY_LEN)?;

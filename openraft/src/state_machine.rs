@@ -84,20 +84,26 @@ impl<C, A> StateMachine<C, A>
 where
     C: RaftTypeConfig,
 {
-    /// A state machine on `engine`, keeping its snapshots in `snapshot_dir` (created if
-    /// missing, and made durable in its parent). The directory must not be inside the
-    /// store's directory: a restore removes everything there that is not the live
-    /// store. Files a build or install left unfinished when its process died are removed.
+    /// A state machine on `engine` (a store the application may hold and read too),
+    /// keeping its snapshots in `snapshot_dir` (created if missing, and made durable in
+    /// its parent). The directory must not be inside the store's directory
+    /// ([`Engine::dir`]; for a group, its groups store's): a restore removes everything
+    /// there that is not the live store, so that is refused with `InvalidInput`, as
+    /// [`open`](Self::open) refuses it. Files a build or install left unfinished when its
+    /// process died are removed.
     pub fn new(
         engine: impl Into<Arc<dyn Engine>>,
         snapshot_dir: impl Into<PathBuf>,
         app: A,
     ) -> io::Result<Self> {
-        let snapshot_dir = snapshot_dir.into();
+        let (engine, snapshot_dir) = (engine.into(), snapshot_dir.into());
+        if let Some(store_dir) = engine.dir() {
+            refuse_inside(store_dir, &snapshot_dir)?;
+        }
         create_dir_durably(&snapshot_dir)?;
         remove_unfinished(&snapshot_dir)?;
         Ok(Self {
-            engine: engine.into(),
+            engine,
             app: Arc::new(app),
             snapshots: Snapshots {
                 dir: snapshot_dir,
@@ -119,12 +125,7 @@ where
         app: A,
     ) -> io::Result<Self> {
         let snapshot_dir = snapshot_dir.into();
-        if snapshot_dir.starts_with(store_dir.as_ref()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the snapshot directory must not be inside the store directory",
-            ));
-        }
+        refuse_inside(store_dir.as_ref(), &snapshot_dir)?;
         let engine = fsmstore::open(backend, store_dir, config).map_err(io_error)?;
         Self::new(engine, snapshot_dir, app)
     }
@@ -162,6 +163,23 @@ where
             self.skipped.clone(),
         )
     }
+}
+
+/// `InvalidInput` when `snapshot_dir` is `store_dir` or inside it, compared as absolute
+/// paths: a restore removes everything in the store's directory that is not the live
+/// store.
+fn refuse_inside(store_dir: &Path, snapshot_dir: &Path) -> io::Result<()> {
+    if std::path::absolute(snapshot_dir)?.starts_with(std::path::absolute(store_dir)?) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the snapshot directory {} must not be inside the store directory {}",
+                snapshot_dir.display(),
+                store_dir.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The stored last applied log id and membership.

@@ -382,3 +382,44 @@ fn a_reopened_state_machine_removes_what_an_unfinished_build_left() {
     drop(memory_sm(dir.path()));
     assert!(snapshot_files(&snapshot_dir).is_empty());
 }
+
+/// A state machine made on a store the application opened itself (to read it too) makes
+/// the same check as `StateMachine::open`: a snapshot directory inside the store's
+/// directory (or the groups store's, for a group) is refused, and nothing is created.
+#[test]
+fn a_state_machine_on_a_store_the_application_holds_refuses_a_snapshot_directory_inside_it() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store_dir = work.path().join("store");
+    let store: Arc<dyn Engine> =
+        fsmstore::open(Backend::Redb, &store_dir, &Config::new(SyncMode::NoSync))
+            .expect("open")
+            .into();
+    assert_eq!(store.dir(), Some(store_dir.as_path()));
+    for backend in common::engines() {
+        let dir = work.path().join(format!("dir-{backend}"));
+        let engine = fsmstore::open(backend, &dir, &Config::new(SyncMode::NoSync)).expect("open");
+        assert_eq!(engine.dir(), Some(dir.as_path()), "{backend}");
+    }
+    for inside in [store_dir.join("snapshots"), store_dir.clone()] {
+        let error = StateMachine::<TypeConfig, Kv>::new(store.clone(), &inside, Kv)
+            .err()
+            .expect("refused");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+    }
+    assert!(!store_dir.join("snapshots").exists());
+    let sm = StateMachine::<TypeConfig, Kv>::new(store.clone(), work.path().join("snapshots"), Kv)
+        .expect("a snapshot directory beside the store");
+    drop(sm);
+
+    let groups_dir = work.path().join("groups");
+    let groups = fsmstore::open_groups(Backend::Fjall, &groups_dir, &Config::new(SyncMode::NoSync))
+        .expect("open groups");
+    groups.create_group(9).expect("create");
+    let group: Arc<dyn Engine> = groups.open_group(9).expect("open group").into();
+    let error = StateMachine::<TypeConfig, Kv>::new(group.clone(), groups_dir.join("9"), Kv)
+        .err()
+        .expect("refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+    StateMachine::<TypeConfig, Kv>::new(group, work.path().join("snapshots-9"), Kv)
+        .expect("a snapshot directory beside the groups store");
+}
