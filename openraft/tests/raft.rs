@@ -59,6 +59,68 @@ fn data(engine: &dyn Engine) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An application that scans while it applies sees the earlier entries of the same
+/// apply call: their puts merged into the store's keys in order, their deletes and
+/// prefix deletes applied, in both directions and with a limit.
+#[rstest]
+#[case::memory(Backend::Memory)]
+#[case::redb(Backend::Redb)]
+#[case::fjall(Backend::Fjall)]
+#[case::heed(Backend::Heed)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
+fn range_reads_in_an_apply_call_see_the_earlier_entries_of_the_call(#[case] backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_log, mut sm) = open_node(backend, dir.path(), SyncMode::NoSync);
+    let scan = |index, reverse, limit, into: &str| {
+        normal(
+            index,
+            Request::ScanInto {
+                prefix: "p/".into(),
+                reverse,
+                limit,
+                into: into.into(),
+            },
+        )
+    };
+    runtime().block_on(async {
+        apply(
+            &mut sm,
+            vec![
+                normal(1, set("p/1", "a")),
+                normal(2, set("p/3", "c")),
+                normal(3, set("q/1", "other")),
+            ],
+        )
+        .await;
+        apply(
+            &mut sm,
+            vec![
+                normal(4, set("p/2", "b")),
+                normal(5, set("p/3", "C")),
+                scan(6, false, None, "seen/all"),
+                normal(
+                    7,
+                    Request::DeletePrefix {
+                        prefix: "p/".into(),
+                    },
+                ),
+                normal(8, set("p/4", "d")),
+                scan(9, false, None, "seen/after-delete"),
+                normal(10, set("p/5", "e")),
+                scan(11, true, Some(1), "seen/last"),
+            ],
+        )
+        .await;
+    });
+    let engine = &**sm.engine();
+    assert_eq!(
+        value(engine, "seen/all").as_deref(),
+        Some("p/1=a,p/2=b,p/3=C")
+    );
+    assert_eq!(value(engine, "seen/after-delete").as_deref(), Some("p/4=d"));
+    assert_eq!(value(engine, "seen/last").as_deref(), Some("p/5=e"));
+}
+
 #[rstest]
 #[case::memory(Backend::Memory)]
 #[case::redb(Backend::Redb)]

@@ -164,6 +164,25 @@ fn apply_request(data: &mut BTreeMap<String, String>, request: &Request) -> Resp
             data.retain(|key, _| !key.starts_with(prefix.as_str()));
             Response(None)
         }
+        Request::ScanInto {
+            prefix,
+            reverse,
+            limit,
+            into,
+        } => {
+            let found = data
+                .range::<String, _>(prefix.clone()..)
+                .take_while(|(key, _)| key.starts_with(prefix.as_str()))
+                .map(|(key, value)| format!("{key}={value}"));
+            let mut found: Vec<String> = found.collect();
+            if *reverse {
+                found.reverse();
+            }
+            found.truncate(limit.unwrap_or(usize::MAX));
+            let found = found.join(",");
+            data.insert(into.clone(), found.clone());
+            Response(Some(found))
+        }
     }
 }
 

@@ -29,6 +29,15 @@ pub enum Request {
     Append { key: String, suffix: String },
     /// Deletes every key starting with `prefix`.
     DeletePrefix { prefix: String },
+    /// Reads the keys starting with `prefix` (in reverse key order with `reverse`, at
+    /// most `limit`) through the pending writes, and sets `into` to `key=value` of each,
+    /// comma-separated.
+    ScanInto {
+        prefix: String,
+        reverse: bool,
+        limit: Option<usize>,
+        into: String,
+    },
 }
 
 /// The value a request left, if any.
@@ -75,6 +84,34 @@ impl Application<Request, Response> for Kv {
             Request::DeletePrefix { prefix } => {
                 batch.delete_prefix(prefix.clone(), None);
                 Response(None)
+            }
+            Request::ScanInto {
+                prefix,
+                reverse,
+                limit,
+                into,
+            } => {
+                let mut query = fsmstore::RangeQuery::prefix(prefix.clone());
+                if *reverse {
+                    query = query.reverse();
+                }
+                if let Some(limit) = limit {
+                    query = query.limit(*limit);
+                }
+                let found: Vec<String> = reads
+                    .range(&query)?
+                    .iter()
+                    .map(|(key, value)| {
+                        format!(
+                            "{}={}",
+                            String::from_utf8_lossy(key),
+                            String::from_utf8_lossy(value)
+                        )
+                    })
+                    .collect();
+                let found = found.join(",");
+                batch.put(into.clone(), found.clone());
+                Response(Some(found))
             }
         })
     }
