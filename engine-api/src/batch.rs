@@ -181,6 +181,12 @@ impl WriteBatch {
         self.ops.clear();
     }
 
+    /// Keeps the first `len` ops and removes the rest (nothing when the batch is no
+    /// longer than `len`): undoes what was added after [`len`](Self::len) was `len`.
+    pub fn truncate(&mut self, len: usize) {
+        self.ops.truncate(len);
+    }
+
     /// Checks the batch against the contract and reports what the store must know
     /// about it before committing.
     #[cfg(test)]

@@ -66,17 +66,41 @@ pub trait Application<D, R>: Send + Sync + 'static {
     ///
     /// `reads` sees the store plus the writes of the entries applied before this one in
     /// the same apply call (not yet committed); `batch` is shared by all of them, so an
-    /// entry must only add ops. Meta names starting with `openraft_` are reserved. An
-    /// error fails the whole apply call: nothing of it is committed and openraft stops.
+    /// entry must only add ops. Meta names starting with `openraft_` are reserved.
+    ///
+    /// Two kinds of error, told apart by [`ApplyError`]:
+    /// - [`ApplyError::Rejected`]: the request is invalid for the application (a value
+    ///   that is not a number, a failed precondition). The ops this entry added are
+    ///   dropped, the given response goes to the client, and the node goes on: every
+    ///   replica rejects the same entry the same way, so the decision must depend only
+    ///   on the request and what `reads` returns.
+    /// - [`ApplyError::Storage`] (what `?` on an fsmstore call gives): the whole apply
+    ///   call fails, nothing of it is committed, and openraft stops the node.
     fn apply(
         &self,
         request: &D,
         reads: &dyn PendingReads,
         batch: &mut WriteBatch,
-    ) -> fsmstore::Result<R>;
+    ) -> Result<R, ApplyError<R>>;
 
     /// The response sent for a blank or membership entry (no request of the application).
     fn empty_response(&self) -> R;
+}
+
+/// Why [`Application::apply`] did not apply a request.
+#[derive(Debug)]
+pub enum ApplyError<R> {
+    /// The request is invalid for the application: the entry's ops are dropped and this
+    /// response goes to the client; the node goes on.
+    Rejected(R),
+    /// The store failed: the apply call fails and openraft stops the node.
+    Storage(fsmstore::Error),
+}
+
+impl<R> From<fsmstore::Error> for ApplyError<R> {
+    fn from(error: fsmstore::Error) -> Self {
+        ApplyError::Storage(error)
+    }
 }
 
 /// Access to the application data of an entry, for the entry types openraft ships.

@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 use crate::observer::Observer;
 use crate::pending::Pending;
 use crate::{
-    Application, EntryData, META_LAST_APPLIED, META_MEMBERSHIP, decode, encode, fsmstore_index,
-    io_error,
+    Application, ApplyError, EntryData, META_LAST_APPLIED, META_MEMBERSHIP, decode, encode,
+    fsmstore_index, io_error,
 };
 
 /// The file name suffix of a snapshot's data (the fsmstore stream).
@@ -667,12 +667,18 @@ where
             let log_id = entry.log_id();
             let response = match entry.app_data() {
                 Some(request) => {
-                    let response = self
-                        .app
-                        .apply(request, &pending, &mut batch)
-                        .map_err(io_error)?;
-                    pending.fold(batch.ops());
-                    response
+                    let before = batch.len();
+                    match self.app.apply(request, &pending, &mut batch) {
+                        Ok(response) => {
+                            pending.fold(batch.ops());
+                            response
+                        }
+                        Err(ApplyError::Rejected(response)) => {
+                            batch.truncate(before);
+                            response
+                        }
+                        Err(ApplyError::Storage(error)) => return Err(io_error(error)),
+                    }
                 }
                 None => {
                     if let Some(members) = entry.get_membership() {

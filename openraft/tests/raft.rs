@@ -59,6 +59,50 @@ fn data(engine: &dyn Engine) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A request the application rejects (`ApplyError::Rejected`) answers the client with
+/// the rejection, commits none of its ops, and leaves the node serving; the entries
+/// around it apply.
+#[rstest]
+#[case::redb(Backend::Redb)]
+#[case::fjall(Backend::Fjall)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
+fn a_rejected_request_answers_the_client_commits_nothing_and_the_node_goes_on(
+    #[case] backend: Backend,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    runtime().block_on(async {
+        let router = Router::default();
+        let node = start_leader(backend, dir.path(), SyncMode::Sync, &router).await;
+        let increment = |key: &str, by: &str| Request::Increment {
+            key: key.into(),
+            by: by.into(),
+        };
+        let answer = |written: openraft::raft::ClientWriteResponse<TypeConfig>| written.data.0;
+        let write = |request| node.raft.client_write(request);
+        assert_eq!(
+            answer(write(increment("n", "5")).await.expect("write")),
+            Some("5".into())
+        );
+        let rejected = write(increment("m", "five")).await.expect("answered");
+        let rejected_at = rejected.log_id.index;
+        assert_eq!(answer(rejected), Some("not a number: five".into()));
+        assert_eq!(
+            answer(write(increment("n", "2")).await.expect("write")),
+            Some("7".into())
+        );
+        let engine = &*node.engine;
+        assert_eq!(value(engine, "n").as_deref(), Some("7"));
+        assert_eq!(value(engine, "touched/n").as_deref(), Some("yes"));
+        assert_eq!(value(engine, "touched/m"), None, "the rejected entry's ops");
+        assert_eq!(value(engine, "m"), None);
+        assert!(
+            engine.applied_index().expect("index") > Some(fsmstore_index(rejected_at)),
+            "the entries after the rejected one applied"
+        );
+        stop(node, &router, 1).await;
+    });
+}
+
 /// An application that scans while it applies sees the earlier entries of the same
 /// apply call: their puts merged into the store's keys in order, their deletes and
 /// prefix deletes applied, in both directions and with a limit.

@@ -164,6 +164,18 @@ fn apply_request(data: &mut BTreeMap<String, String>, request: &Request) -> Resp
             data.retain(|key, _| !key.starts_with(prefix.as_str()));
             Response(None)
         }
+        Request::Increment { key, by } => {
+            let old = data.get(key).map_or(Some(0), |old| old.parse::<i64>().ok());
+            match (old, by.parse::<i64>()) {
+                (Some(old), Ok(by)) => {
+                    data.insert(format!("touched/{key}"), "yes".into());
+                    let new = (old + by).to_string();
+                    data.insert(key.clone(), new.clone());
+                    Response(Some(new))
+                }
+                _ => Response(Some("not a number".into())),
+            }
+        }
         Request::ScanInto {
             prefix,
             reverse,

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fsmstore::{Backend, Config, Engine, SyncMode, WriteBatch};
-use fsmstore_openraft::{Application, LogStore, PendingReads, StateMachine};
+use fsmstore_openraft::{Application, ApplyError, LogStore, PendingReads, StateMachine};
 use openraft::Raft;
 use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf};
 use openraft::entry::RaftEntry;
@@ -29,6 +29,10 @@ pub enum Request {
     Append { key: String, suffix: String },
     /// Deletes every key starting with `prefix`.
     DeletePrefix { prefix: String },
+    /// Adds `by` to the number at `key` (0 when absent). Rejected, with the reason as
+    /// the response, when `by` or the stored value is not a number; it marks
+    /// `touched/<key>` first, so a rejection shows that the entry's ops were dropped.
+    Increment { key: String, by: String },
     /// Reads the keys starting with `prefix` (in reverse key order with `reverse`, at
     /// most `limit`) through the pending writes, and sets `into` to `key=value` of each,
     /// comma-separated.
@@ -66,7 +70,7 @@ impl Application<Request, Response> for Kv {
         request: &Request,
         reads: &dyn PendingReads,
         batch: &mut WriteBatch,
-    ) -> fsmstore::Result<Response> {
+    ) -> Result<Response, ApplyError<Response>> {
         Ok(match request {
             Request::Set { key, value } => {
                 batch.put(key.clone(), value.clone());
@@ -84,6 +88,23 @@ impl Application<Request, Response> for Kv {
             Request::DeletePrefix { prefix } => {
                 batch.delete_prefix(prefix.clone(), None);
                 Response(None)
+            }
+            Request::Increment { key, by } => {
+                batch.put(format!("touched/{key}"), "yes");
+                let not_a_number = |what: &str| {
+                    ApplyError::Rejected(Response(Some(format!("not a number: {what}"))))
+                };
+                let by: i64 = by.parse().map_err(|_| not_a_number(by))?;
+                let old = match reads.get(key.as_bytes())? {
+                    Some(old) => {
+                        let old = String::from_utf8_lossy(&old).into_owned();
+                        old.parse::<i64>().map_err(|_| not_a_number(&old))?
+                    }
+                    None => 0,
+                };
+                let new = (old + by).to_string();
+                batch.put(key.clone(), new.clone());
+                Response(Some(new))
             }
             Request::ScanInto {
                 prefix,
