@@ -27,6 +27,18 @@ pub enum OnRestart {
     Restore,
 }
 
+/// What the snapshot installs of a state machine did, shared with its observers.
+#[derive(Default)]
+pub(crate) struct InstallCounts {
+    /// Snapshots restored into the store (shared with `StateMachine::restore_counter`).
+    pub(crate) restores: Arc<AtomicU64>,
+    /// Of those, the directory's own current snapshot (openraft's start-up install into
+    /// a store behind it), not one received from a leader.
+    pub(crate) own: AtomicU64,
+    /// Installs that found the store already at the snapshot.
+    pub(crate) skipped: AtomicU64,
+}
+
 /// Reads a [`StateMachine`](crate::StateMachine)'s state in plain types, without
 /// openraft's async traits: made by [`StateMachine::observer`](crate::StateMachine::observer),
 /// cheap to clone, and valid after the state machine has moved into a `Raft`. Each call
@@ -35,8 +47,7 @@ pub enum OnRestart {
 pub struct Observer<C> {
     engine: Arc<dyn Engine>,
     snapshot_dir: PathBuf,
-    restores: Arc<AtomicU64>,
-    skipped: Arc<AtomicU64>,
+    counts: Arc<InstallCounts>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -45,8 +56,7 @@ impl<C> Clone for Observer<C> {
         Self {
             engine: self.engine.clone(),
             snapshot_dir: self.snapshot_dir.clone(),
-            restores: self.restores.clone(),
-            skipped: self.skipped.clone(),
+            counts: self.counts.clone(),
             _config: PhantomData,
         }
     }
@@ -61,14 +71,12 @@ where
     pub(crate) fn new(
         engine: Arc<dyn Engine>,
         snapshot_dir: PathBuf,
-        restores: Arc<AtomicU64>,
-        skipped: Arc<AtomicU64>,
+        counts: Arc<InstallCounts>,
     ) -> Self {
         Self {
             engine,
             snapshot_dir,
-            restores,
-            skipped,
+            counts,
             _config: PhantomData,
         }
     }
@@ -108,15 +116,27 @@ where
         })
     }
 
-    /// How many snapshots the state machine restored into its store (at start-up or
-    /// sent by a leader) since it was made.
+    /// How many snapshots the state machine restored into its store since it was made:
+    /// [`restores_at_start`](Self::restores_at_start) plus
+    /// [`restores_received`](Self::restores_received).
     pub fn restores(&self) -> u64 {
-        self.restores.load(Ordering::Relaxed)
+        self.counts.restores.load(Ordering::Relaxed)
+    }
+
+    /// Restores of the snapshot directory's own current snapshot: what openraft installs
+    /// at start-up into a store behind it (a NoSync store that lost applies).
+    pub fn restores_at_start(&self) -> u64 {
+        self.counts.own.load(Ordering::Relaxed)
+    }
+
+    /// Restores of snapshots received from a leader.
+    pub fn restores_received(&self) -> u64 {
+        self.restores().saturating_sub(self.restores_at_start())
     }
 
     /// How many snapshot installs found the store already at the snapshot and restored
     /// nothing, since the state machine was made.
     pub fn installs_skipped(&self) -> u64 {
-        self.skipped.load(Ordering::Relaxed)
+        self.counts.skipped.load(Ordering::Relaxed)
     }
 }

@@ -20,7 +20,7 @@ use openraft::{OptionalSend, RaftSnapshotBuilder, RaftTypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::observer::Observer;
+use crate::observer::{InstallCounts, Observer};
 use crate::pending::Pending;
 use crate::{
     Application, ApplyError, EntryData, META_LAST_APPLIED, META_MEMBERSHIP, decode, encode,
@@ -52,8 +52,7 @@ pub struct StateMachine<C, A> {
     engine: Arc<dyn Engine>,
     app: Arc<A>,
     snapshots: Snapshots,
-    restores: Arc<AtomicU64>,
-    skipped: Arc<AtomicU64>,
+    counts: Arc<InstallCounts>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -109,8 +108,7 @@ where
                 dir: snapshot_dir,
                 publishing: Arc::new(Mutex::new(())),
             },
-            restores: Arc::new(AtomicU64::new(0)),
-            skipped: Arc::new(AtomicU64::new(0)),
+            counts: Arc::default(),
             _config: PhantomData,
         })
     }
@@ -143,13 +141,13 @@ where
     /// How many snapshots this state machine has restored into its store since it was
     /// made (installs that found the store already at the snapshot are not counted).
     pub fn restores(&self) -> u64 {
-        self.restores.load(Ordering::Relaxed)
+        self.counts.restores.load(Ordering::Relaxed)
     }
 
     /// A counter shared with [`restores`](Self::restores), readable after the state
     /// machine has moved into a `Raft`.
     pub fn restore_counter(&self) -> Arc<AtomicU64> {
-        self.restores.clone()
+        self.counts.restores.clone()
     }
 
     /// A handle that reads this state machine's state in plain types (last applied log
@@ -159,8 +157,7 @@ where
         Observer::new(
             self.engine.clone(),
             self.snapshots.dir.clone(),
-            self.restores.clone(),
-            self.skipped.clone(),
+            self.counts.clone(),
         )
     }
 }
@@ -547,7 +544,7 @@ where
 fn install<C>(
     engine: &dyn Engine,
     snapshots: &Snapshots,
-    counts: (&AtomicU64, &AtomicU64),
+    counts: &InstallCounts,
     meta: &SnapshotMetaOf<C>,
     mut snapshot: File,
 ) -> io::Result<()>
@@ -566,15 +563,23 @@ where
     }
     let at_snapshot = engine.applied_index().map_err(io_error)? == header.applied_index
         && stored_state::<C>(engine)?.0 == meta.last_log_id;
-    let (restores, skipped) = counts;
+    let dir = &snapshots.dir;
+    let name = snapshot_name(header.applied_index);
+    // The directory's own snapshot is what openraft installs at start-up into a store
+    // behind it; a leader's arrives as a new file.
+    let already_kept = data_path(dir, &name).exists()
+        && read_meta::<C>(dir, &name).is_ok_and(|kept| &kept == meta);
     if at_snapshot {
-        skipped.fetch_add(1, Ordering::Relaxed);
+        counts.skipped.fetch_add(1, Ordering::Relaxed);
     } else {
         snapshot.seek(SeekFrom::Start(0))?;
         engine
             .restore(&mut BufReader::new(&mut snapshot))
             .map_err(io_error)?;
-        restores.fetch_add(1, Ordering::Relaxed);
+        counts.restores.fetch_add(1, Ordering::Relaxed);
+        if already_kept {
+            counts.own.fetch_add(1, Ordering::Relaxed);
+        }
         let (last, membership) = stored_state::<C>(engine)?;
         if last != meta.last_log_id || membership != meta.last_membership {
             return Err(io::Error::new(
@@ -583,11 +588,7 @@ where
             ));
         }
     }
-    let dir = &snapshots.dir;
-    let name = snapshot_name(header.applied_index);
     let stored = (meta.last_log_id.clone(), meta.last_membership.clone());
-    let already_kept = data_path(dir, &name).exists()
-        && read_meta::<C>(dir, &name).is_ok_and(|kept| &kept == meta);
     if !already_kept {
         let tmp = unfinished_path(dir, "installing");
         let published =
@@ -743,17 +744,14 @@ where
         meta: &SnapshotMetaOf<C>,
         snapshot: File,
     ) -> Result<(), io::Error> {
-        let (engine, snapshots, restores, skipped) = (
+        let (engine, snapshots, counts) = (
             self.engine.clone(),
             self.snapshots.clone(),
-            self.restores.clone(),
-            self.skipped.clone(),
+            self.counts.clone(),
         );
         let meta = meta.clone();
-        C::spawn_blocking(move || {
-            install::<C>(&*engine, &snapshots, (&restores, &skipped), &meta, snapshot)
-        })
-        .await?
+        C::spawn_blocking(move || install::<C>(&*engine, &snapshots, &counts, &meta, snapshot))
+            .await?
     }
 
     /// The newest complete snapshot of the directory. A meta file whose data file is

@@ -101,6 +101,12 @@ fn an_observer_reads_the_state_snapshot_and_restart_plan_of_a_running_node() {
             .await
             .expect("install into the empty store");
         assert_eq!(behind_observer.restores(), 1);
+        assert_eq!(
+            behind_observer.restores_received(),
+            1,
+            "a snapshot from elsewhere"
+        );
+        assert_eq!(behind_observer.restores_at_start(), 0);
         assert_eq!(behind_observer.installs_skipped(), 0);
         assert_eq!(behind_observer.last_applied().expect("read"), Some(last));
         assert_eq!(
@@ -123,7 +129,8 @@ fn an_observer_reads_the_state_snapshot_and_restart_plan_of_a_running_node() {
     });
 }
 
-/// A NoSync store that lost applies behind its snapshot is what `Restore` reports.
+/// A NoSync store that lost applies behind its snapshot is what `Restore` reports, and
+/// installing that snapshot counts as a restore at start-up.
 #[test]
 fn a_store_behind_its_current_snapshot_would_be_restored_on_restart() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -157,5 +164,20 @@ fn a_store_behind_its_current_snapshot_would_be_restored_on_restart() {
         );
         assert_eq!(observer.last_applied().expect("read"), None);
         assert_eq!(observer.on_restart().expect("read"), OnRestart::Restore);
+
+        // What openraft does at start-up: install the directory's own current snapshot.
+        let mut behind_sm = behind_sm;
+        let current = behind_sm
+            .get_current_snapshot()
+            .await
+            .expect("read")
+            .expect("a snapshot");
+        behind_sm
+            .install_snapshot(&current.meta, current.snapshot)
+            .await
+            .expect("install");
+        assert_eq!(observer.restores_at_start(), 1);
+        assert_eq!(observer.restores_received(), 0);
+        assert_eq!(observer.on_restart().expect("read"), OnRestart::Covered);
     });
 }
