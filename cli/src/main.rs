@@ -169,7 +169,7 @@ impl From<Error> for Failure {
             | Error::Corruption(_)
             | Error::UnsupportedFormat { .. }
             | Error::RolledBack { .. } => Exit::Damaged,
-            Error::Locked(_) | Error::GroupInUse(_) => Exit::InUse,
+            Error::Locked(_) | Error::GroupInUse(_) | Error::StillShared { .. } => Exit::InUse,
             _ => Exit::Failed,
         };
         Failure {

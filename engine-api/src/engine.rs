@@ -253,4 +253,14 @@ pub trait Engine: Send + Sync {
     /// Makes every commit durable and closes the store. Dropping a store does the same
     /// but can only log a failure; `close` reports it.
     fn close(self: Box<Self>) -> Result<()>;
+
+    /// [`close`](Self::close) through a shared handle (`Arc<dyn Engine>`): when this is
+    /// the last handle, the store closes and a failure is reported. When others remain,
+    /// this handle is dropped, nothing is closed, and the answer is
+    /// [`Error::StillShared`]: the store closes when the last of them goes. The default
+    /// (for wrappers that cannot be taken out of the `Arc`) makes every commit durable
+    /// and drops the handle.
+    fn close_shared(self: std::sync::Arc<Self>) -> Result<()> {
+        self.sync()
+    }
 }

@@ -73,6 +73,15 @@ pub enum Error {
     #[error("group {0} is open")]
     GroupInUse(u64),
 
+    /// [`Engine::close_shared`](crate::Engine::close_shared) was called while other
+    /// handles on the store remain: this one is gone, and the store closes when the
+    /// last of them goes.
+    #[error("the store is still held by {others} other handle(s); it closes with the last")]
+    StillShared {
+        /// How many other handles there were.
+        others: usize,
+    },
+
     /// The store was written by a newer fsmstore layout than this build understands.
     #[error("{} has store format {found}; this build supports up to {supported}", path.display())]
     UnsupportedFormat {
@@ -190,6 +199,7 @@ impl Error {
             Error::NoSuchGroup(id) => Error::NoSuchGroup(*id),
             Error::GroupExists(id) => Error::GroupExists(*id),
             Error::GroupInUse(id) => Error::GroupInUse(*id),
+            Error::StillShared { others } => Error::StillShared { others: *others },
             Error::Backend { engine, source } => Error::backend(engine, source.to_string()),
             other => Error::backend("fsmstore", other.to_string()),
         }

@@ -273,6 +273,15 @@ impl<R: RawEngine> Engine for Store<R> {
         Some(self.home.path())
     }
 
+    fn close_shared(self: std::sync::Arc<Self>) -> Result<()> {
+        match std::sync::Arc::try_unwrap(self) {
+            Ok(store) => Engine::close(Box::new(store)),
+            Err(shared) => Err(Error::StillShared {
+                others: std::sync::Arc::strong_count(&shared) - 1,
+            }),
+        }
+    }
+
     fn apply(&self, batch: &WriteBatch, index: Option<u64>) -> Result<ApplyOutcome> {
         let started = metrics::Started::now();
         let summary = batch.validate_within(R::MAX_KEY_LEN)?;

@@ -21,6 +21,7 @@
 //! state machine's `Sync` applies run on the blocking pool: no fsync runs on an async
 //! runtime worker.
 
+mod closer;
 mod codec;
 mod log_store;
 mod log_writer;
@@ -33,6 +34,7 @@ use std::io;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use closer::Closer;
 pub use codec::{LogFormat, META_LOG_FORMAT, UnknownLogFormat};
 pub use fsmstore::{Engine, WriteBatch};
 pub use log_store::LogStore;

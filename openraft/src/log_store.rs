@@ -111,6 +111,12 @@ impl<C: RaftTypeConfig> LogStore<C> {
         &self.engine
     }
 
+    /// A handle that closes the store once openraft and the writer have let go of it
+    /// (see [`Closer`](crate::Closer)).
+    pub fn closer(&self) -> crate::Closer {
+        crate::Closer::new(self.engine.clone())
+    }
+
     /// The format the store's values are encoded in.
     pub fn format(&self) -> LogFormat {
         self.format

@@ -133,6 +133,12 @@ where
         &self.engine
     }
 
+    /// A handle that closes the store once openraft has let go of it (see
+    /// [`Closer`](crate::Closer)).
+    pub fn closer(&self) -> crate::Closer {
+        crate::Closer::new(self.engine.clone())
+    }
+
     /// The application.
     pub fn application(&self) -> &A {
         &self.app

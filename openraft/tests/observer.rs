@@ -5,15 +5,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::router::Router;
-use common::{Request, open_node, raft_config, released, runtime};
+use common::{Request, lead_alone, open_node, released, runtime};
 use fsmstore::{Backend, SyncMode};
 use fsmstore_openraft::{OnRestart, fsmstore_index};
 use openraft::storage::RaftStateMachine;
-use openraft::{BasicNode, Raft};
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -29,17 +28,7 @@ fn an_observer_reads_the_state_snapshot_and_restart_plan_of_a_running_node() {
         assert_eq!(observer.on_restart().expect("read"), OnRestart::NoSnapshot);
 
         let router = Router::default();
-        let raft = Raft::new(1, raft_config(), router.clone(), log, sm)
-            .await
-            .expect("raft");
-        router.add(1, raft.clone());
-        raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
-            .await
-            .expect("initialize");
-        raft.wait(TIMEOUT)
-            .current_leader(1, "leader")
-            .await
-            .expect("leader");
+        let raft = lead_alone(log, sm, &router).await;
         let mut last = None;
         for i in 0..5 {
             let request = Request::Set {

@@ -251,6 +251,26 @@ pub fn purging_raft_config() -> Arc<openraft::Config> {
     Arc::new(config.validate().expect("config"))
 }
 
+/// Node 1 on `log` and `sm`, registered with `router`, made a one-node cluster, once it
+/// leads.
+pub async fn lead_alone(log: Log, sm: Sm, router: &router::Router) -> Raft<TypeConfig, Sm> {
+    let raft = Raft::new(1, raft_config(), router.clone(), log, sm)
+        .await
+        .expect("raft");
+    router.add(1, raft.clone());
+    raft.initialize(std::collections::BTreeMap::from([(
+        1u64,
+        openraft::BasicNode::default(),
+    )]))
+    .await
+    .expect("initialize");
+    raft.wait(Some(Duration::from_secs(10)))
+        .current_leader(1, "leader")
+        .await
+        .expect("leader");
+    raft
+}
+
 /// Starts node `id` on the stores under `root` and registers it with `router`.
 pub async fn start(
     id: u64,
