@@ -27,6 +27,7 @@ mod log_store;
 mod log_writer;
 mod observer;
 mod pending;
+mod receiver;
 mod state_machine;
 
 use std::io;
@@ -41,6 +42,7 @@ pub use log_store::LogStore;
 pub use log_writer::LogWriterStats;
 pub use observer::{Observer, OnRestart};
 pub use pending::PendingReads;
+pub use receiver::SnapshotReceiver;
 pub use state_machine::{
     SNAPSHOT_DATA_SUFFIX, SNAPSHOT_META_SUFFIX, SnapshotBuilder, StateMachine,
 };

@@ -267,7 +267,7 @@ const UNFINISHED_SUFFIX: &str = ".tmp";
 /// same time never write into one file.
 static UNFINISHED: AtomicU64 = AtomicU64::new(0);
 
-fn unfinished_path(dir: &Path, what: &str) -> PathBuf {
+pub(crate) fn unfinished_path(dir: &Path, what: &str) -> PathBuf {
     let n = UNFINISHED.fetch_add(1, Ordering::Relaxed);
     dir.join(format!(
         "{what}-{n}{SNAPSHOT_DATA_SUFFIX}{UNFINISHED_SUFFIX}"
