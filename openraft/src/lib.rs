@@ -44,7 +44,7 @@ pub use observer::{Observer, OnRestart};
 pub use pending::PendingReads;
 pub use receiver::SnapshotReceiver;
 pub use state_machine::{
-    SNAPSHOT_DATA_SUFFIX, SNAPSHOT_META_SUFFIX, SnapshotBuilder, StateMachine,
+    INSTALLS_METRIC, SNAPSHOT_DATA_SUFFIX, SNAPSHOT_META_SUFFIX, SnapshotBuilder, StateMachine,
 };
 
 /// The meta key holding the last applied log id (JSON).

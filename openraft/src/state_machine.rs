@@ -27,6 +27,12 @@ use crate::{
     fsmstore_index, io_error,
 };
 
+/// The counter of snapshot installs (feature `metrics`), by `outcome`:
+/// `restored_at_start` (the snapshot directory's own snapshot, which openraft installs at
+/// start-up into a store behind it), `restored_received` (from a leader), `skipped` (the
+/// store was already at the snapshot).
+pub const INSTALLS_METRIC: &str = "fsmstore_openraft_snapshot_installs_total";
+
 /// The file name suffix of a snapshot's data (the fsmstore stream).
 pub const SNAPSHOT_DATA_SUFFIX: &str = ".snap";
 /// The file name suffix of a snapshot's meta (last log id and membership, JSON).
@@ -575,6 +581,15 @@ where
     // behind it; a leader's arrives as a new file.
     let already_kept = data_path(dir, &name).exists()
         && read_meta::<C>(dir, &name).is_ok_and(|kept| &kept == meta);
+    let outcome = match (at_snapshot, already_kept) {
+        (true, _) => "skipped",
+        (false, true) => "restored_at_start",
+        (false, false) => "restored_received",
+    };
+    #[cfg(feature = "metrics")]
+    metrics::counter!(INSTALLS_METRIC, "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
     if at_snapshot {
         counts.skipped.fetch_add(1, Ordering::Relaxed);
     } else {

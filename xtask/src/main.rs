@@ -142,6 +142,16 @@ fn test(engines: Engines) -> Result<(), String> {
         "--test",
         "metrics",
     ])?;
+    // The openraft crate's snapshot-install counters (its `metrics` feature).
+    cargo::run(&[
+        "test",
+        "-p",
+        "fsmstore-openraft",
+        "--features",
+        "metrics",
+        "--test",
+        "metrics",
+    ])?;
     // Criterion's test mode runs every bench case once: the benches stay honest without
     // a release build.
     let mut benches = vec![
