@@ -18,8 +18,9 @@ const PIN_WAIT: Duration = Duration::from_secs(10);
 /// index never goes backwards, as seen by any reader; a pin at or below the applied
 /// index makes at least that index durable; a pin ahead of the applies is refused and
 /// writes nothing, so no apply is ever skipped; and the index ends at the last apply.
-/// Halfway, the writer waits until a pinner has tried to pin ahead of it, so that at
-/// least one pin ahead races whatever the scheduler does.
+/// Halfway, the writer waits until a pinner has tried to pin ahead of it, and at three
+/// quarters until a pin has held, so that both race the applies whatever the scheduler
+/// does.
 pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
     let store = h.open_nosync();
     let store: &dyn Engine = &*store;
@@ -39,6 +40,14 @@ pub fn racing_pins_never_move_the_index_backwards(h: &Harness) {
                         thread::yield_now();
                     }
                     writer_waits.store(false, Ordering::SeqCst);
+                }
+                if index == APPLIES * 3 / 4 {
+                    // And until a pin at or below the index held, which the rounds that
+                    // do not pin ahead make as soon as a pinner runs.
+                    let deadline = Instant::now() + PIN_WAIT;
+                    while pins_held.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+                        thread::yield_now();
+                    }
                 }
                 let outcome = store
                     .apply(&put("k", &index.to_string()), Some(index))
