@@ -51,7 +51,7 @@ pub use engine_api::{
     GroupInfo, GroupStore, Layout, MAX_KEY_LEN, MAX_VALUE_LEN, Marker, Namespace, Op, RangeQuery,
     RestoreDecision, Result, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SYNC_MODE_ENV, ScanVisitor,
     SnapshotHeader, SnapshotReader, SnapshotRecord, SnapshotWriter, SyncMode, View, WriteBatch,
-    checkpoint_then, decide_restore, read_marker, verify_snapshot,
+    checkpoint_then, create_dir_all_durably, decide_restore, read_marker, verify_snapshot,
 };
 
 /// What an engine backend needs and a state machine does not: the primitives a backend

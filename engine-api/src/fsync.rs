@@ -69,6 +69,31 @@ pub fn sync_parent(path: &Path) -> Result<()> {
     }
 }
 
+/// Creates `dir` and every missing ancestor (`create_dir_all`), then fsyncs the parent
+/// of each directory it may have created, so that the whole chain survives a power cut.
+///
+/// A store made durable by fsmstore syncs its own directory's entry, not the entries of
+/// the directories above it: a data directory created with a plain `create_dir_all` just
+/// before the store is opened can vanish at a power cut together with everything the
+/// store fsynced inside it. The directory itself is synced into its parent even when it
+/// existed already, because the process that created it may have died before syncing.
+pub fn create_dir_all_durably(dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut ancestor = Some(dir);
+    while let Some(path) = ancestor.filter(|path| !path.as_os_str().is_empty() && !path.is_dir()) {
+        missing.push(path.to_path_buf());
+        ancestor = path.parent();
+    }
+    fs::create_dir_all(dir)?;
+    if missing.is_empty() {
+        missing.push(dir.to_path_buf());
+    }
+    for path in missing {
+        sync_parent(&path)?;
+    }
+    Ok(())
+}
+
 fn sync_file(path: &Path) -> Result<()> {
     // A read-only descriptor is enough: fsync acts on the file, not the descriptor.
     fs::File::open(path)?.sync_all()?;

@@ -82,7 +82,7 @@ pub use config::{Config, DEFAULT_LMDB_MAP_SIZE};
 pub use deep_check::{DeepCheck, check_view};
 pub use engine::{ApplyOutcome, Engine, View};
 pub use error::{Error, Result};
-pub use fsync::{sync_dir, sync_parent, sync_tree};
+pub use fsync::{create_dir_all_durably, sync_dir, sync_parent, sync_tree};
 pub use groups::{
     CommitStats, GROUP_KEY_PREFIX_LEN, GROUP_MAX_KEY_LEN, GroupInfo, GroupRaw, GroupStore, Groups,
 };

@@ -105,7 +105,9 @@ where
         if let Some(store_dir) = engine.dir() {
             refuse_inside(store_dir, &snapshot_dir)?;
         }
-        create_dir_durably(&snapshot_dir)?;
+        // Snapshots published into a directory whose own entry is lost at a power cut
+        // are lost with it.
+        fsmstore::create_dir_all_durably(&snapshot_dir).map_err(io_error)?;
         remove_unfinished(&snapshot_dir)?;
         Ok(Self {
             engine,
@@ -282,28 +284,6 @@ pub(crate) fn unfinished_path(dir: &Path, what: &str) -> PathBuf {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     fsmstore::backend::sync_dir(dir).map_err(io_error)
-}
-
-/// `create_dir_all`, then an fsync of the parent of each directory it may have created:
-/// a new directory's entry is durable only once its parent is synced, and snapshots
-/// published into a directory whose entry is lost after a power cut are lost with it.
-fn create_dir_durably(dir: &Path) -> io::Result<()> {
-    let mut missing = Vec::new();
-    let mut ancestor = Some(dir);
-    while let Some(path) = ancestor.filter(|path| !path.as_os_str().is_empty() && !path.is_dir()) {
-        missing.push(path.to_path_buf());
-        ancestor = path.parent();
-    }
-    fs::create_dir_all(dir)?;
-    // The directory itself is synced even when it existed: the process that created it
-    // may have died before it synced the parent.
-    if missing.is_empty() {
-        missing.push(dir.to_path_buf());
-    }
-    for path in missing {
-        fsmstore::backend::sync_parent(&path).map_err(io_error)?;
-    }
-    Ok(())
 }
 
 /// Removes what a process that died while it built or installed a snapshot left.

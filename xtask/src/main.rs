@@ -9,15 +9,24 @@
 //! - `crash` and `powerloss`: the long kill and power-cut campaigns. Their options are
 //!   the campaign binaries' own (`campaign_args`): this task parses them to pick the
 //!   engines to compile, then hands them on unchanged.
+//! - `cluster [--engines LIST] [--check]`: node processes (`fsmstore-node`) on loopback
+//!   ports, initialised as one cluster, stopped by pid on Ctrl-C (or after the README's
+//!   calls with `--check`).
+//! - `chaos [--all] [--short] [-- CHAOS_ARGS]`: the fault campaign (`fsmstore-chaos`)
+//!   against node processes: kills, power cuts, partitions, snapshots and purges, then a
+//!   linearizability check of the history.
 //! - `bench [--backend NAME]... [--quick] [-- CRITERION_ARGS]`: the criterion benches,
 //!   one cargo invocation per engine; `report`: their medians as
 //!   `target/fsmstore-report/report.md` and `report.svg`.
 //! - `msrv`: fails when a dependency declares a newer `rust-version` than the workspace.
 //! - `package [--allow-dirty]`: `cargo package` for the publishable crates.
-//! - `ci [--all]`: `cargo fmt --check`, `msrv`, `cargo clippy -D warnings`, then `test`.
+//! - `ci [--all]`: `cargo fmt --check`, `msrv`, `cargo clippy -D warnings`, `test`, then
+//!   `cluster --check` and `chaos --short`.
 
 mod bench;
 mod cargo;
+mod chaos;
+mod cluster;
 mod conformance;
 mod crash;
 mod engines;
@@ -59,6 +68,11 @@ enum Task {
     /// Cut the power under writers on the power-cut filesystem (Linux, root) and print
     /// what survived
     Powerloss(PowerlossArgs),
+    /// Node processes on loopback ports, initialised as one cluster; Ctrl-C stops them
+    Cluster(cluster::Options),
+    /// Kill, power-cut and partition node processes under clients, then check the
+    /// history for linearizability, lost writes and convergence
+    Chaos(chaos::Options),
     /// The criterion benches, one cargo invocation per engine
     Bench(bench::Options),
     /// The bench medians as target/fsmstore-report/report.{md,svg}
@@ -109,6 +123,8 @@ fn run(task: Task, argv: &[OsString]) -> Result<(), String> {
         }
         Task::Crash(options) => crash::run(&options, task_args(argv)),
         Task::Powerloss(options) => powerloss::run(&options, task_args(argv)),
+        Task::Cluster(options) => cluster::run(&options),
+        Task::Chaos(options) => chaos::run(&options),
         Task::Bench(options) => bench::run(&options),
         // clap has refused any argument already, so the usage text is never shown.
         Task::Report => report::run(),
@@ -250,7 +266,22 @@ fn ci(engines: Engines) -> Result<(), String> {
             "warnings",
         ])?;
     }
-    test(engines)
+    let rocksdb = engines.names().contains(&"rocksdb");
+    test(engines)?;
+    // Node processes: the README's three-process cluster and its calls, then the short
+    // fault campaigns (Sync and NoSync, every fault kind, mixed engines).
+    cluster::run(&cluster::Options {
+        engines: vec!["redb".into(), "fjall".into(), "heed".into()],
+        all: false,
+        sync_mode: "sync".into(),
+        dir: None,
+        check: true,
+    })?;
+    chaos::run(&chaos::Options {
+        all: rocksdb,
+        short: true,
+        chaos_args: Vec::new(),
+    })
 }
 
 #[cfg(test)]
