@@ -341,3 +341,50 @@ fn a_snapshot_in_a_new_snapshot_directory_survives_a_power_cut() {
         .expect("the snapshot built before the cut");
     assert_eq!(current.meta, built);
 }
+
+/// A store syncs its own directory's entry, not the entries of the directories above it:
+/// a node's data directory must be created with `fsmstore::create_dir_all_durably`. Two
+/// stores on one disk, each in a new chain of directories, apply one Sync batch and the
+/// power goes out. The chain created durably keeps its store; the one created with a
+/// plain `create_dir_all` (after the root's last fsync) is gone with everything its
+/// store had made durable inside it.
+#[rstest]
+#[case::redb(Backend::Redb)]
+#[case::fjall(Backend::Fjall)]
+#[case::heed(Backend::Heed)]
+#[cfg_attr(feature = "rocksdb", case::rocksdb(Backend::RocksDb))]
+fn a_store_in_a_new_data_directory_survives_a_power_cut_only_if_created_durably(
+    #[case] backend: Backend,
+) {
+    if !can_mount() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = work.path().join("disk");
+    let mount = mount_in(work.path());
+    let durable = mount.path().join("durable/node/data");
+    let plain = mount.path().join("plain/node/data");
+    fsmstore::create_dir_all_durably(&durable).expect("create durably");
+    std::fs::create_dir_all(&plain).expect("create");
+    let config = Config::new(SyncMode::Sync);
+    for dir in [&durable, &plain] {
+        let store = fsmstore::open(backend, dir.join("store"), &config).expect("open");
+        let mut batch = fsmstore::WriteBatch::new();
+        batch.put("acknowledged", "yes");
+        store.apply(&batch, Some(1)).expect("a Sync apply");
+    }
+    mount.cut_now();
+    mount.finish(&image).expect("write out the disk's image");
+
+    let store = fsmstore::open(backend, image.join("durable/node/data/store"), &config)
+        .expect("the durably created store opens");
+    assert_eq!(store.applied_index().expect("index"), Some(1));
+    assert_eq!(
+        store.get(b"acknowledged").expect("read").as_deref(),
+        Some(&b"yes"[..])
+    );
+    assert!(
+        !image.join("plain").exists(),
+        "the plainly created chain survived: the disk no longer models a lost entry"
+    );
+}
