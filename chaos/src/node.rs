@@ -154,12 +154,23 @@ impl Node {
         }
     }
 
-    /// If the process ended without being told to, reaps it and says how it ended.
+    /// If the process ended without being told to, reaps it, keeps a copy of its disk
+    /// as it found it (the first time), and says how it ended.
     pub fn exited(&mut self) -> Option<String> {
         let status = self.child.as_mut()?.try_wait().ok()??;
         self.child = None;
+        let kept = self.root.join("disk-when-it-exited");
+        let copy = match &self.disk {
+            Some(disk) if !kept.exists() => fs::create_dir(&kept)
+                .and_then(|()| copy_durably(disk.path(), &kept))
+                .map_or_else(
+                    |e| format!(", its disk not kept: {e}"),
+                    |()| format!(", its disk kept in {}", kept.display()),
+                ),
+            _ => String::new(),
+        };
         Some(format!(
-            "node {} ({}) exited by itself ({status}); see {}",
+            "node {} ({}) exited by itself ({status}); see {}{copy}",
             self.id,
             self.engine,
             self.log_path().display()

@@ -115,6 +115,10 @@ pub struct Empty {}
 pub struct MetricsResponse {
     /// This node's id.
     pub id: u64,
+    /// The raft group these metrics are of, on a node of several groups (absent from
+    /// the JSON on a node of one group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u64>,
     /// The raft server state: `Leader`, `Follower`, `Candidate`, `Learner`, `Shutdown`.
     pub state: String,
     /// The leader this node knows of.

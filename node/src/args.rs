@@ -26,9 +26,20 @@ pub struct Args {
     pub ready_file: Option<PathBuf>,
 
     /// The node's directory: the log store in DIR/log, the state machine's store in
-    /// DIR/sm and its snapshots in DIR/snapshots.
+    /// DIR/sm and its snapshots in DIR/snapshots (with --groups N > 1: DIR/log and DIR/sm
+    /// are groups stores holding every group, `DIR/snapshots/<G>` group G's snapshots,
+    /// and DIR/groups records N).
     #[arg(long)]
     pub dir: PathBuf,
+
+    /// How many raft groups the node serves (ids 0..N), each its own raft with this
+    /// node's id and the same peers, all on two stores: DIR/log holds every group's log,
+    /// DIR/sm every group's state machine. Client routes, /metrics and /state take
+    /// `?group=G` (default 0); /cluster/init without it initialises every group; raft
+    /// RPCs of group G go to /raft/G/RPC. A directory is always opened with the N it
+    /// was made with: another N is refused at start-up.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub groups: u64,
 
     /// The engine of both stores: redb, fjall, heed (or lmdb), rocksdb (those compiled
     /// in).

@@ -5,6 +5,10 @@
 //! config), [`api`] (the client API's bodies, the contract clients build on),
 //! [`network`] (raft RPCs and the fault layer), [`server`] (the HTTP routes) and
 //! [`args`] (the command line); [`run`] is the whole node.
+//!
+//! With `--groups N` a node serves N raft groups on two groups stores (one for every
+//! group's log, one for every group's state machine); routes pick a group with
+//! `?group=G` (see [`server::router`]).
 
 pub mod api;
 pub mod app;

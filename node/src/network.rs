@@ -83,6 +83,7 @@ pub struct Network {
     id: u64,
     client: reqwest::Client,
     faults: Arc<Faults>,
+    group: Option<u64>,
 }
 
 impl Network {
@@ -93,7 +94,22 @@ impl Network {
             // Peers are on loopback: a proxy from the environment must not be used.
             .no_proxy()
             .build()?;
-        Ok(Self { id, client, faults })
+        Ok(Self {
+            id,
+            client,
+            faults,
+            group: None,
+        })
+    }
+
+    /// The network of raft group `group` of a node of several groups: the same client
+    /// and fault layer, its RPCs sent to the peers' `group` (`/raft/{group}/{rpc}`).
+    /// Without it, RPCs go to `/raft/{rpc}`, as between nodes of one group.
+    pub fn for_group(&self, group: u64) -> Self {
+        Self {
+            group: Some(group),
+            ..self.clone()
+        }
     }
 }
 
@@ -161,7 +177,10 @@ impl Connection {
                 self.target
             )));
         }
-        let url = format!("http://{}/raft/{route}", self.addr);
+        let url = match self.network.group {
+            Some(group) => format!("http://{}/raft/{group}/{route}", self.addr),
+            None => format!("http://{}/raft/{route}", self.addr),
+        };
         let response = self
             .network
             .client

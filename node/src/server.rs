@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,10 +39,14 @@ use crate::network::{FROM_HEADER, Faults};
 /// Raft RPC bodies (a batch of entries) may be larger than axum's default limit.
 const RAFT_BODY_LIMIT: usize = 256 << 20;
 
-/// What the routes share: the raft, the state machine's store and the fault layer.
+/// What the routes of one raft group share: its raft, its state machine's store and the
+/// node's fault layer.
 pub struct NodeState {
     /// This node's id.
     pub id: u64,
+    /// The group's id when the node serves several groups; `None` for a node of one
+    /// group, whose answers then look as they did before groups existed.
+    pub group: Option<u64>,
     /// The raft.
     pub raft: NodeRaft,
     /// The state machine's store, for reads.
@@ -65,14 +69,26 @@ pub struct NodeState {
 
 type Shared = Arc<NodeState>;
 
-/// Every route of a node.
-pub fn router(state: Shared) -> Router {
+/// Every group's state, indexed by group id.
+type Groups = Arc<Vec<Shared>>;
+
+/// The query parameter naming a route's raft group.
+pub const GROUP_PARAM: &str = "group";
+
+/// Every route of a node serving `groups` (group `g` at index `g`, at least one).
+///
+/// Client routes, `/metrics`, `/state` and `/admin/{snapshot,purge}` act on the group
+/// named by `?group=G` (default 0); `/cluster/init` without `?group=` initialises every
+/// group; membership changes act on one group (`?group=G`, default 0); `/admin/fault`
+/// takes no group and covers the traffic of every group. A group the node does not
+/// serve, or a `group` that is not a number, is a 400 `bad-request`. Raft RPCs of group
+/// `g` go to `/raft/{g}/{rpc}`; `/raft/{rpc}` is group 0, the routes of a node of one
+/// group.
+pub fn router(groups: Vec<Shared>) -> Router {
+    assert!(!groups.is_empty(), "a node serves at least one group");
     let raft = Router::new()
-        .route("/raft/append", post(raft_append))
-        .route("/raft/vote", post(raft_vote))
-        .route("/raft/pre-vote", post(raft_pre_vote))
-        .route("/raft/transfer-leader", post(raft_transfer_leader))
-        .route("/raft/snapshot", post(raft_snapshot))
+        .route("/raft/{rpc}", post(raft_default_group))
+        .route("/raft/{group}/{rpc}", post(raft_group))
         .layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT));
     Router::new()
         .route("/cluster/init", post(init))
@@ -91,7 +107,41 @@ pub fn router(state: Shared) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, kind::BAD_REQUEST, "no such route")
         })
-        .with_state(state)
+        .with_state(Arc::new(groups))
+}
+
+/// The group named by the query's `group` parameter, if any.
+fn named_group(query: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let mut named = None;
+    for pair in query.unwrap_or_default().split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name == GROUP_PARAM {
+            let group = value.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("bad {GROUP_PARAM} {value:?}: not a group id"))
+            })?;
+            named = Some(group);
+        }
+    }
+    Ok(named)
+}
+
+/// The state of `group`, or a bad request naming the groups this node serves.
+fn group_state(groups: &[Shared], group: u64) -> Result<Shared, ApiError> {
+    usize::try_from(group)
+        .ok()
+        .and_then(|index| groups.get(index))
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no group {group}: this node serves groups 0..{}",
+                groups.len()
+            ))
+        })
+}
+
+/// The state of the group a client route acts on: `?group=G`, or group 0.
+fn group_of(groups: &[Shared], query: Option<&str>) -> Result<Shared, ApiError> {
+    group_state(groups, named_group(query)?.unwrap_or(0))
 }
 
 /// An error answer of the client API.
@@ -112,6 +162,14 @@ impl ApiError {
                 leader_addr: None,
             },
         }
+    }
+
+    /// Names the group in the message, on a node of several groups.
+    fn in_group(mut self, state: &NodeState) -> Self {
+        if let Some(group) = state.group {
+            self.body.message = format!("group {group}: {}", self.body.message);
+        }
+        self
     }
 
     fn bad_request(message: impl Display) -> Self {
@@ -239,7 +297,15 @@ fn check_value(value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn init(State(state): State<Shared>, body: Bytes) -> ApiResult<Empty> {
+async fn init(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<Empty> {
+    let targets = match named_group(query.as_deref())? {
+        Some(group) => vec![group_state(&groups, group)?],
+        None => groups.to_vec(),
+    };
     let request: InitRequest = parse(&body)?;
     if request.members.is_empty() {
         return Err(ApiError::bad_request("no members"));
@@ -249,24 +315,40 @@ async fn init(State(state): State<Shared>, body: Bytes) -> ApiResult<Empty> {
         .into_iter()
         .map(|(id, addr)| (id, BasicNode::new(addr)))
         .collect();
-    bounded(&state, "init", async {
-        state
-            .raft
-            .initialize(members)
-            .await
-            .map_err(|error| match error {
-                RaftError::APIError(error @ InitializeError::NotAllowed(_)) => {
-                    ApiError::new(StatusCode::CONFLICT, kind::CONFLICT, error)
-                }
-                RaftError::APIError(error) => ApiError::bad_request(error),
-                RaftError::Fatal(fatal) => ApiError::unknown(format!("raft stopped: {fatal}")),
-            })
-    })
-    .await?;
-    Ok(axum::Json(Empty {}))
+    // Every group is tried even after one fails: a retry after a partial failure (one
+    // group already initialised) then still brings up the others.
+    let mut first_error = None;
+    for state in &targets {
+        let initialised = bounded(state, "init", async {
+            state
+                .raft
+                .initialize(members.clone())
+                .await
+                .map_err(|error| match error {
+                    RaftError::APIError(error @ InitializeError::NotAllowed(_)) => {
+                        ApiError::new(StatusCode::CONFLICT, kind::CONFLICT, error)
+                    }
+                    RaftError::APIError(error) => ApiError::bad_request(error),
+                    RaftError::Fatal(fatal) => ApiError::unknown(format!("raft stopped: {fatal}")),
+                })
+        })
+        .await;
+        if let Err(error) = initialised {
+            first_error.get_or_insert(error.in_group(state));
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(axum::Json(Empty {})),
+    }
 }
 
-async fn add_learner(State(state): State<Shared>, body: Bytes) -> ApiResult<IndexResponse> {
+async fn add_learner(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<IndexResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let request: AddLearnerRequest = parse(&body)?;
     if request.addr.is_empty() {
         return Err(ApiError::bad_request("the address is empty"));
@@ -284,7 +366,12 @@ async fn add_learner(State(state): State<Shared>, body: Bytes) -> ApiResult<Inde
     }))
 }
 
-async fn change_membership(State(state): State<Shared>, body: Bytes) -> ApiResult<IndexResponse> {
+async fn change_membership(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<IndexResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let request: ChangeMembershipRequest = parse(&body)?;
     if request.members.is_empty() {
         return Err(ApiError::bad_request("no members"));
@@ -316,7 +403,12 @@ async fn propose(
     .await
 }
 
-async fn write(State(state): State<Shared>, body: Bytes) -> ApiResult<IndexResponse> {
+async fn write(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<IndexResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let request: WriteRequest = parse(&body)?;
     check_key(&state, &request.key)?;
     check_value(&request.value)?;
@@ -333,7 +425,12 @@ async fn write(State(state): State<Shared>, body: Bytes) -> ApiResult<IndexRespo
     }))
 }
 
-async fn cas(State(state): State<Shared>, body: Bytes) -> ApiResult<CasResponse> {
+async fn cas(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<CasResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let request: CasRequest = parse(&body)?;
     check_key(&state, &request.key)?;
     check_value(&request.new)?;
@@ -361,7 +458,12 @@ fn get_value(state: &NodeState, key: &str) -> Result<Option<String>, ApiError> {
     Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
-async fn read(State(state): State<Shared>, Path(key): Path<String>) -> ApiResult<ReadResponse> {
+async fn read(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    Path(key): Path<String>,
+) -> ApiResult<ReadResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     check_key(&state, &key)?;
     Ok(axum::Json(ReadResponse {
         value: get_value(&state, &key)?,
@@ -369,9 +471,11 @@ async fn read(State(state): State<Shared>, Path(key): Path<String>) -> ApiResult
 }
 
 async fn linearizable_read(
-    State(state): State<Shared>,
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
     Path(key): Path<String>,
 ) -> ApiResult<ReadResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     check_key(&state, &key)?;
     // Returns once this node has confirmed its leadership with a quorum and applied up
     // to the read index: every write acknowledged before this call is then visible.
@@ -394,7 +498,11 @@ async fn linearizable_read(
     }))
 }
 
-async fn metrics(State(state): State<Shared>) -> ApiResult<MetricsResponse> {
+async fn metrics(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<MetricsResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let metrics = state.raft.metrics().borrow_watched().clone();
     let membership = metrics.membership_config.membership();
     let on_restart = state.observer.on_restart().ok().map(|on_restart| {
@@ -407,6 +515,7 @@ async fn metrics(State(state): State<Shared>) -> ApiResult<MetricsResponse> {
     });
     Ok(axum::Json(MetricsResponse {
         id: state.id,
+        group: state.group,
         state: format!("{:?}", metrics.state),
         current_leader: metrics.current_leader,
         current_term: metrics.current_term,
@@ -426,7 +535,11 @@ async fn metrics(State(state): State<Shared>) -> ApiResult<MetricsResponse> {
     }))
 }
 
-async fn state_route(State(state): State<Shared>) -> ApiResult<StateResponse> {
+async fn state_route(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<StateResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let mut last_applied = None;
     let mut data = BTreeMap::new();
     // One view: the data and the applied log id are of the same commit.
@@ -458,7 +571,11 @@ async fn state_route(State(state): State<Shared>) -> ApiResult<StateResponse> {
     Ok(axum::Json(StateResponse { last_applied, data }))
 }
 
-async fn admin_snapshot(State(state): State<Shared>) -> ApiResult<SnapshotResponse> {
+async fn admin_snapshot(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<SnapshotResponse> {
+    let state = group_of(&groups, query.as_deref())?;
     let applied = state
         .raft
         .metrics()
@@ -492,7 +609,12 @@ async fn admin_snapshot(State(state): State<Shared>) -> ApiResult<SnapshotRespon
     }))
 }
 
-async fn admin_purge(State(state): State<Shared>, body: Bytes) -> ApiResult<Empty> {
+async fn admin_purge(
+    State(groups): State<Groups>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<Empty> {
+    let state = group_of(&groups, query.as_deref())?;
     let request: PurgeRequest = parse(&body)?;
     // openraft's purge policy, run after each snapshot, purges up to the snapshot's index
     // less the entries it keeps, and asserts (in debug builds) that it never lowers the
@@ -522,9 +644,11 @@ async fn admin_purge(State(state): State<Shared>, body: Bytes) -> ApiResult<Empt
     Ok(axum::Json(Empty {}))
 }
 
-async fn admin_fault(State(state): State<Shared>, body: Bytes) -> ApiResult<Empty> {
+/// The fault layer is the node's, not a group's: it takes no `?group=` and every
+/// group's raft is told of healed peers.
+async fn admin_fault(State(groups): State<Groups>, body: Bytes) -> ApiResult<Empty> {
     let request: FaultRequest = parse(&body)?;
-    let previous = state.faults.set(request.clone());
+    let previous = groups[0].faults.set(request.clone());
     let healed: Vec<u64> = previous
         .blocked
         .difference(&request.blocked)
@@ -533,12 +657,14 @@ async fn admin_fault(State(state): State<Shared>, body: Bytes) -> ApiResult<Empt
     if !healed.is_empty() {
         // openraft backs off from peers it found unreachable; a healed peer is worth
         // trying again at once.
-        state
-            .raft
-            .trigger()
-            .reset_backoff(healed)
-            .await
-            .map_err(|fatal| ApiError::unknown(format!("raft stopped: {fatal}")))?;
+        for state in groups.iter() {
+            state
+                .raft
+                .trigger()
+                .reset_backoff(healed.clone())
+                .await
+                .map_err(|fatal| ApiError::unknown(format!("raft stopped: {fatal}")))?;
+        }
     }
     Ok(axum::Json(Empty {}))
 }
@@ -583,56 +709,80 @@ fn decode_rpc<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
     postcard::from_bytes(body).map_err(|error| Box::new(plain(StatusCode::BAD_REQUEST, error)))
 }
 
-async fn raft_append(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refused(&state, &headers) {
-        return refused;
-    }
-    match decode_rpc::<AppendEntriesRequest<TypeConfig>>(&body) {
-        Ok(rpc) => reply(state.raft.append_entries(rpc).await),
-        Err(response) => *response,
-    }
-}
-
-async fn raft_vote(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refused(&state, &headers) {
-        return refused;
-    }
-    match decode_rpc::<VoteRequest<TypeConfig>>(&body) {
-        Ok(rpc) => reply(state.raft.vote(rpc).await),
-        Err(response) => *response,
-    }
-}
-
-async fn raft_pre_vote(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refused(&state, &headers) {
-        return refused;
-    }
-    match decode_rpc::<VoteRequest<TypeConfig>>(&body) {
-        Ok(rpc) => reply(state.raft.pre_vote(rpc).await),
-        Err(response) => *response,
-    }
-}
-
-async fn raft_transfer_leader(
-    State(state): State<Shared>,
+/// `/raft/{rpc}`: group 0's RPCs, as a node of one group sends them.
+async fn raft_default_group(
+    State(groups): State<Groups>,
+    Path(rpc): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    if let Some(refused) = refused(&state, &headers) {
+    raft_rpc(&groups[0], &rpc, &headers, body).await
+}
+
+/// `/raft/{group}/{rpc}`: the RPCs of one group of a node of several groups.
+async fn raft_group(
+    State(groups): State<Groups>,
+    Path((group, rpc)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let state = group
+        .parse::<usize>()
+        .ok()
+        .and_then(|index| groups.get(index));
+    match state {
+        Some(state) => raft_rpc(state, &rpc, &headers, body).await,
+        // The sender counts any failure as the peer being unreachable for now: a peer
+        // started with fewer groups stays out of that group's quorum.
+        None => plain(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no group {group}: this node serves groups 0..{}",
+                groups.len()
+            ),
+        ),
+    }
+}
+
+async fn raft_rpc(state: &NodeState, rpc: &str, headers: &HeaderMap, body: Body) -> Response {
+    const RPCS: [&str; 5] = ["append", "vote", "pre-vote", "transfer-leader", "snapshot"];
+    if !RPCS.contains(&rpc) {
+        return ApiError::new(StatusCode::NOT_FOUND, kind::BAD_REQUEST, "no such route")
+            .into_response();
+    }
+    if let Some(refused) = refused(state, headers) {
         return refused;
     }
-    match decode_rpc::<TransferLeaderRequest<TypeConfig>>(&body) {
-        Ok(rpc) => reply(state.raft.handle_transfer_leader(rpc).await),
-        Err(response) => *response,
+    if rpc == "snapshot" {
+        return raft_snapshot(state, body).await;
+    }
+    let body = match axum::body::to_bytes(body, RAFT_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(error) => return plain(StatusCode::BAD_REQUEST, error),
+    };
+    match rpc {
+        "append" => match decode_rpc::<AppendEntriesRequest<TypeConfig>>(&body) {
+            Ok(rpc) => reply(state.raft.append_entries(rpc).await),
+            Err(response) => *response,
+        },
+        "vote" => match decode_rpc::<VoteRequest<TypeConfig>>(&body) {
+            Ok(rpc) => reply(state.raft.vote(rpc).await),
+            Err(response) => *response,
+        },
+        "pre-vote" => match decode_rpc::<VoteRequest<TypeConfig>>(&body) {
+            Ok(rpc) => reply(state.raft.pre_vote(rpc).await),
+            Err(response) => *response,
+        },
+        _ => match decode_rpc::<TransferLeaderRequest<TypeConfig>>(&body) {
+            Ok(rpc) => reply(state.raft.handle_transfer_leader(rpc).await),
+            Err(response) => *response,
+        },
     }
 }
 
 /// Receives a snapshot: the header (vote and meta), then the fsmstore stream, written
 /// to the snapshot directory as it arrives and checked on the way; then installs it.
-async fn raft_snapshot(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(refused) = refused(&state, &headers) {
-        return refused;
-    }
+async fn raft_snapshot(state: &NodeState, body: Body) -> Response {
     let mut stream = body.into_data_stream();
     let mut head = Vec::new();
     let header_len = loop {
