@@ -570,6 +570,24 @@ where
     metrics::counter!(INSTALLS_METRIC, "outcome" => outcome).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = outcome;
+    // The snapshot is published before the restore makes the store cover it. openraft,
+    // at start, purges the log up to the state machine's applied log id when the log
+    // ends below it (a follower that was behind the snapshot), whatever snapshot the
+    // directory holds: a process that died between a restore and its publish would come
+    // back with its log purged past every snapshot it has. Published first, a death
+    // before the restore leaves a snapshot ahead of the store, which the next start
+    // restores.
+    let stored = (meta.last_log_id.clone(), meta.last_membership.clone());
+    if !already_kept {
+        let tmp = unfinished_path(dir, "installing");
+        let published = snapshot.try_clone().and_then(|copy| {
+            copy_and_publish::<C>(snapshots, header.applied_index, &tmp, copy, &stored)
+        });
+        if published.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        published?;
+    }
     if at_snapshot {
         counts.skipped.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -588,16 +606,6 @@ where
                 "the restored store's log id or membership differs from the snapshot meta",
             ));
         }
-    }
-    let stored = (meta.last_log_id.clone(), meta.last_membership.clone());
-    if !already_kept {
-        let tmp = unfinished_path(dir, "installing");
-        let published =
-            copy_and_publish::<C>(snapshots, header.applied_index, &tmp, snapshot, &stored);
-        if published.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        published?;
     }
     Ok(())
 }

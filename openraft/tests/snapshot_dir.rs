@@ -91,10 +91,12 @@ fn just_the_snapshot_at(log_index: u64) -> Vec<String> {
 
 /// An engine whose next export, once armed, reports that it exported and then waits to
 /// be released before it returns: the build that called it has its image but has not
-/// published it yet.
+/// published it yet. With `die_after_restore`, a restore restores and then fails, as if
+/// the process died the moment the store held the snapshot's state.
 struct PausingExport {
     inner: Arc<dyn Engine>,
     pause: Mutex<Option<(tokio::sync::oneshot::Sender<()>, mpsc::Receiver<()>)>>,
+    die_after_restore: AtomicBool,
 }
 
 impl PausingExport {
@@ -154,7 +156,13 @@ impl Engine for PausingExport {
         Ok(header)
     }
     fn restore(&self, input: &mut dyn Read) -> fsmstore::Result<SnapshotHeader> {
-        self.inner.restore(input)
+        let header = self.inner.restore(input)?;
+        if self.die_after_restore.load(Ordering::SeqCst) {
+            return Err(fsmstore::Error::Io(std::io::Error::other(
+                "the process died after the restore",
+            )));
+        }
+        Ok(header)
     }
     fn verify_deep(&self) -> fsmstore::Result<DeepCheck> {
         self.inner.verify_deep()
@@ -186,6 +194,7 @@ fn a_build_that_ends_after_a_newer_install_keeps_the_installed_snapshot(
     let pausing = Arc::new(PausingExport {
         inner: engine,
         pause: Mutex::new(None),
+        die_after_restore: AtomicBool::new(false),
     });
     let snapshot_dir = dir.path().join("snapshots");
     let mut sm: Sm =
@@ -422,4 +431,47 @@ fn a_state_machine_on_a_store_the_application_holds_refuses_a_snapshot_directory
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
     StateMachine::<TypeConfig, Kv>::new(group, work.path().join("snapshots-9"), Kv)
         .expect("a snapshot directory beside the groups store");
+}
+
+/// openraft, at start, purges the log up to the state machine's applied log id when the
+/// log ends below it (a follower that was behind the snapshot it installed), whatever
+/// snapshot the directory holds. So an install publishes the snapshot before the restore
+/// makes the store cover it: a process that dies right after the restore finds the
+/// snapshot in its directory, and its log is never purged past every snapshot it has.
+#[test]
+fn an_install_that_dies_after_its_restore_has_already_published_the_snapshot() {
+    let root = tempfile::tempdir().expect("tempdir");
+    for side in ["leader", "follower"] {
+        fs::create_dir(root.path().join(side)).expect("dir");
+    }
+    let installed = leader_snapshots(&root.path().join("leader"), 10, 1)
+        .pop()
+        .expect("a snapshot");
+    let follower = root.path().join("follower");
+    let inner: Arc<dyn Engine> = fsmstore::open(
+        Backend::Memory,
+        follower.join("sm"),
+        &Config::new(SyncMode::NoSync),
+    )
+    .expect("open")
+    .into();
+    let engine = Arc::new(PausingExport {
+        inner: inner.clone(),
+        pause: Mutex::new(None),
+        die_after_restore: AtomicBool::new(true),
+    });
+    let mut sm: Sm =
+        StateMachine::new(engine as Arc<dyn Engine>, follower.join("snapshots"), Kv).expect("sm");
+    let died = runtime().block_on(sm.install_snapshot(&installed.meta, installed.snapshot));
+    assert!(died.is_err(), "the restore was to fail");
+    assert_eq!(
+        inner.applied_index().expect("index"),
+        Some(fsmstore_index(10)),
+        "the store holds the snapshot's state"
+    );
+    assert_eq!(
+        snapshot_files(&follower.join("snapshots")),
+        just_the_snapshot_at(10),
+        "the store covers a snapshot its directory does not hold"
+    );
 }
