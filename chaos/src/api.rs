@@ -44,6 +44,15 @@ pub struct ErrorBody {
     pub leader: Option<u64>,
 }
 
+/// The query that names `group` (none for group 0, which every node serves).
+pub fn group_query(group: u32) -> String {
+    if group == 0 {
+        String::new()
+    } else {
+        format!("?group={group}")
+    }
+}
+
 /// A client of every node (one connection pool).
 #[derive(Clone)]
 pub struct Api {
@@ -71,9 +80,10 @@ impl Api {
         self.get_json(addr, "/metrics").await
     }
 
-    /// `GET /state`.
-    pub async fn state(&self, addr: &str) -> Result<State, String> {
-        self.get_json(addr, "/state").await
+    /// `GET /state` of one group.
+    pub async fn state(&self, addr: &str, group: u32) -> Result<State, String> {
+        self.get_json(addr, &format!("/state{}", group_query(group)))
+            .await
     }
 
     /// `POST /cluster/init` with every member.

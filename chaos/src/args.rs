@@ -54,6 +54,10 @@ pub struct Args {
     /// given; kept when a check fails).
     #[arg(long)]
     pub work: Option<PathBuf>,
+    /// Raft groups per node (`fsmstore-node --groups`): key `k<i>` lives in group
+    /// `i % groups`; the leader the faults aim at is group 0's.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub groups: u32,
     /// Entries since the last snapshot after which a node builds one by itself.
     #[arg(long, default_value_t = 300)]
     pub snapshot_logs: u64,

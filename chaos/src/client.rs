@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{Api, ErrorBody};
+use crate::api::{Api, ErrorBody, group_query};
 
 /// What every client shares.
 pub struct Shared {
@@ -30,6 +30,8 @@ pub struct Shared {
     pub max_ops: u64,
     /// Set when the clients must stop.
     pub stop: AtomicBool,
+    /// Raft groups per node.
+    groups: u32,
     /// The next process id.
     next_process: AtomicU64,
     /// The next value a write or a compare-and-set writes: unique in the campaign.
@@ -38,9 +40,10 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for clients of `addrs`.
-    pub fn new(addrs: Vec<String>, max_ops: u64) -> Shared {
+    pub fn new(addrs: Vec<String>, max_ops: u64, groups: u32) -> Shared {
         Shared {
             addrs,
+            groups,
             start: Instant::now(),
             history: Mutex::new(Vec::new()),
             started: AtomicU64::new(0),
@@ -54,6 +57,13 @@ impl Shared {
     /// Nanoseconds since the campaign's start.
     pub fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
+    }
+
+    /// The group of key `k<i>`: `i % groups`.
+    pub fn group_of(&self, key: &str) -> u32 {
+        key.trim_start_matches('k')
+            .parse::<u32>()
+            .map_or(0, |i| i % self.groups)
     }
 
     /// A fresh process id.
@@ -121,7 +131,8 @@ pub async fn run(shared: Arc<Shared>, api: Api, keys: u32, seed: u64) {
         };
         let node = leader.unwrap_or_else(|| rng.random_range(0..shared.addrs.len()));
         let invoked = shared.now();
-        let answer = send(&api, &shared.addrs[node], &key, &op).await;
+        let group = shared.group_of(&key);
+        let answer = send(&api, &shared.addrs[node], &key, group, &op).await;
         let completed = shared.now();
         let outcome = match answer {
             Answer::Ok(ret) => {
@@ -167,15 +178,16 @@ pub async fn run(shared: Arc<Shared>, api: Api, keys: u32, seed: u64) {
 }
 
 /// One request, classified by what it proves about the operation's effect.
-pub(crate) async fn send(api: &Api, addr: &str, key: &str, op: &Op) -> Answer {
+pub(crate) async fn send(api: &Api, addr: &str, key: &str, group: u32, op: &Op) -> Answer {
     let http = api.http();
+    let query = group_query(group);
     let request = match op {
-        Op::Read => http.get(format!("http://{addr}/kv/linearizable-read/{key}")),
+        Op::Read => http.get(format!("http://{addr}/kv/linearizable-read/{key}{query}")),
         Op::Write(value) => http
-            .post(format!("http://{addr}/kv/write"))
+            .post(format!("http://{addr}/kv/write{query}"))
             .json(&json!({ "key": key, "value": value })),
         Op::Cas { expected, new } => http
-            .post(format!("http://{addr}/kv/cas"))
+            .post(format!("http://{addr}/kv/cas{query}"))
             .json(&json!({ "key": key, "expected": expected, "new": new })),
     };
     let response = match request.send().await {

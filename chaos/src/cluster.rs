@@ -166,15 +166,31 @@ impl Cluster {
         Ok(())
     }
 
-    /// Waits until every node has the same applied index and the same data; returns
-    /// that state, or what differed.
-    pub async fn converged(&self, within: Duration) -> Result<State, String> {
+    /// Waits until, in every group, every node has the same applied index and the same
+    /// data; returns every group's data merged (keys live in one group each) with group
+    /// 0's applied index, or what differed.
+    pub async fn converged(&self, within: Duration, groups: u32) -> Result<State, String> {
+        let mut merged = State {
+            last_applied: None,
+            data: BTreeMap::new(),
+        };
+        for group in 0..groups {
+            let state = self.group_converged(within, group).await?;
+            if group == 0 {
+                merged.last_applied = state.last_applied;
+            }
+            merged.data.extend(state.data);
+        }
+        Ok(merged)
+    }
+
+    async fn group_converged(&self, within: Duration, group: u32) -> Result<State, String> {
         let deadline = Instant::now() + within;
         loop {
             let mut states = Vec::new();
             let mut last_error = None;
             for addr in &self.addrs {
-                match self.api.state(addr).await {
+                match self.api.state(addr, group).await {
                     Ok(s) => states.push(s),
                     Err(e) => last_error = Some(e),
                 }
@@ -185,7 +201,7 @@ impl Cluster {
             if Instant::now() > deadline {
                 let applied: Vec<_> = states.iter().map(|s| s.last_applied).collect();
                 return Err(format!(
-                    "not converged within {within:?}: applied {applied:?}, {} distinct states{}",
+                    "group {group} not converged within {within:?}: applied {applied:?}, {} distinct states{}",
                     states.windows(2).filter(|w| w[0] != w[1]).count() + 1,
                     last_error.map(|e| format!(", {e}")).unwrap_or_default()
                 ));

@@ -78,9 +78,10 @@ async fn campaign(args: Args) -> Result<bool, String> {
         }
     };
     println!(
-        "fsmstore-chaos: seed {seed}, engines {}, sync mode {}, {} ops or {} s, {} clients on {} keys, faults {}; work {}",
+        "fsmstore-chaos: seed {seed}, engines {}, sync mode {}, {} group(s), {} ops or {} s, {} clients on {} keys, faults {}; work {}",
         args.engines.join(","),
         args.sync_mode.as_str(),
+        args.groups,
         args.ops,
         args.duration,
         args.clients,
@@ -103,11 +104,12 @@ async fn campaign(args: Args) -> Result<bool, String> {
         bin,
         sync_mode: args.sync_mode.as_str(),
         snapshot_logs: args.snapshot_logs,
+        groups: args.groups,
     };
     let api = Api::new().map_err(|e| e.to_string())?;
     let cluster = Cluster::start(nodes, config, api.clone()).await?;
     let started = Instant::now();
-    let shared = Arc::new(Shared::new(cluster.addrs.clone(), args.ops));
+    let shared = Arc::new(Shared::new(cluster.addrs.clone(), args.ops, args.groups));
     let progress = report::progress_bar(args.ops, args.quiet);
 
     let clients: Vec<_> = (0..args.clients)
@@ -154,7 +156,9 @@ async fn campaign(args: Args) -> Result<bool, String> {
     if let Err(e) = cluster.partition(None).await {
         fault_log.errors.push(format!("heal: {e}"));
     }
-    let converged = cluster.converged(Duration::from_secs(60)).await;
+    let converged = cluster
+        .converged(Duration::from_secs(60), args.groups)
+        .await;
     // A last linearizable read of every key joins the history: a lost write shows as a
     // read the order of the writes cannot explain.
     if converged.is_ok() {
@@ -199,7 +203,8 @@ async fn final_reads(cluster: &Cluster, shared: &Shared, api: &Api, keys: u32) {
             };
             let process = shared.new_process();
             let invoked = shared.now();
-            let answer = client::send(api, cluster.addr(leader), &key, &Op::Read).await;
+            let group = shared.group_of(&key);
+            let answer = client::send(api, cluster.addr(leader), &key, group, &Op::Read).await;
             let completed = shared.now();
             if let client::Answer::Ok(ret) = answer {
                 shared

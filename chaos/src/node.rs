@@ -25,6 +25,8 @@ pub struct NodeConfig {
     pub sync_mode: &'static str,
     /// `--snapshot-logs`.
     pub snapshot_logs: u64,
+    /// `--groups`.
+    pub groups: u32,
 }
 
 /// A node: its id, engine, port and disk, and its process while it runs.
@@ -119,6 +121,8 @@ impl Node {
             // catches up by a snapshot (often from another engine) more often than not.
             .arg("--max-in-snapshot-log-to-keep")
             .arg("0")
+            .arg("--groups")
+            .arg(config.groups.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
