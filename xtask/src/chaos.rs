@@ -16,8 +16,9 @@ pub struct Options {
     /// minutes of C++ the first time)
     #[arg(long)]
     pub all: bool,
-    /// The short campaigns CI runs: a Sync and a NoSync campaign on mixed engines, every
-    /// fault kind at least once in each, about a minute each
+    /// The short campaigns CI runs: a Sync campaign, then a NoSync one on nodes of two
+    /// raft groups, on mixed engines, every fault kind at least once in each, about a
+    /// minute each
     #[arg(long)]
     pub short: bool,
     /// Arguments for `fsmstore-chaos`
@@ -61,6 +62,10 @@ pub fn run(options: &Options) -> Result<(), String> {
                 .map(OsString::from)
                 .collect();
                 args.extend(["--engines".into(), engines.into()]);
+                if *mode == "nosync" {
+                    // Nodes of two raft groups each, so both layouts meet the faults.
+                    args.extend(["--groups", "2", "--keys", "6"].map(OsString::from));
+                }
                 args.extend(options.chaos_args.iter().cloned());
                 args
             })
