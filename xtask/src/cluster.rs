@@ -71,6 +71,9 @@ pub fn run(options: &Options) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| target_dir().join("cluster"));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Printed for the user to find the nodes' logs: without `..` in it.
+    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut nodes = Vec::new();
     let result = bring_up(&bin, options, &dir, &mut nodes, &interrupted).and_then(|()| {
         print_usage(&nodes, &dir);
