@@ -95,12 +95,13 @@ impl Api {
             .map(drop)
     }
 
-    /// `POST /admin/fault`: the peers this node drops traffic to and from.
-    pub async fn block(&self, addr: &str, blocked: &[u64]) -> Result<(), String> {
+    /// `POST /admin/fault`: the peers this node drops traffic to and from, and the delay
+    /// of every raft message it sends.
+    pub async fn fault(&self, addr: &str, blocked: &[u64], delay_ms: u64) -> Result<(), String> {
         self.post(
             addr,
             "/admin/fault",
-            json!({ "blocked": blocked, "delay_ms": 0 }),
+            json!({ "blocked": blocked, "delay_ms": delay_ms }),
         )
         .await
         .map(drop)

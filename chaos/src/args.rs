@@ -44,7 +44,7 @@ pub struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "kill-leader,kill-follower,power-cut,partition,snapshot-purge"
+        default_value = "kill-leader,kill-follower,power-cut,partition,slow-network,snapshot-purge"
     )]
     pub faults: Vec<FaultKind>,
     /// Pause between the end of one fault and the start of the next (milliseconds).
@@ -104,6 +104,9 @@ pub enum FaultKind {
     PowerCut,
     /// Cut one node off from the others in both directions, then heal.
     Partition,
+    /// Delay every raft message one node sends (the leader half the time) by tens to
+    /// hundreds of milliseconds, around the heartbeat and election timeouts, then heal.
+    SlowNetwork,
     /// While a follower is down: a snapshot and a log purge on the leader and a snapshot
     /// on the other follower; the follower then catches up by the snapshot.
     SnapshotPurge,
@@ -117,6 +120,7 @@ impl FaultKind {
             FaultKind::KillFollower => "kill-follower",
             FaultKind::PowerCut => "power-cut",
             FaultKind::Partition => "partition",
+            FaultKind::SlowNetwork => "slow-network",
             FaultKind::SnapshotPurge => "snapshot-purge",
         }
     }

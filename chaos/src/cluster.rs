@@ -151,6 +151,11 @@ impl Cluster {
         self.api.purge(self.addr(id), upto).await
     }
 
+    /// Delays every raft message node `id` sends by `delay_ms` (0 heals).
+    pub async fn delay(&self, id: u64, delay_ms: u64) -> Result<(), String> {
+        self.api.fault(self.addr(id), &[], delay_ms).await
+    }
+
     /// Sets a partition: `isolated` drops traffic to and from every other node, and
     /// they drop it to and from `isolated`. `None` heals every node.
     pub async fn partition(&self, isolated: Option<u64>) -> Result<(), String> {
@@ -161,7 +166,7 @@ impl Cluster {
                 Some(i) if i == id => ids.iter().copied().filter(|o| *o != i).collect(),
                 Some(i) => vec![i],
             };
-            self.api.block(self.addr(id), &blocked).await?;
+            self.api.fault(self.addr(id), &blocked, 0).await?;
         }
         Ok(())
     }

@@ -149,6 +149,18 @@ async fn inject(
             tokio::time::sleep(hold(rng, 800, 3_000)).await;
             cluster.partition(None).await?;
         }
+        FaultKind::SlowNetwork => {
+            let slowed = if rng.random_bool(0.5) {
+                leader
+            } else {
+                follower
+            };
+            let delay_ms = rng.random_range(20..400);
+            cluster.delay(slowed, delay_ms).await?;
+            note(log, format!("delayed what {slowed} sends by {delay_ms} ms"));
+            tokio::time::sleep(hold(rng, 800, 3_000)).await;
+            cluster.delay(slowed, 0).await?;
+        }
         FaultKind::SnapshotPurge => {
             cluster.kill(follower).await?;
             note(log, format!("killed {follower}"));
