@@ -17,9 +17,9 @@ pub struct Metrics {
     pub id: u64,
     /// `Leader`, `Follower`, ...
     pub state: String,
-    /// How the state machine met its snapshot at start: `no-snapshot`, `covered` or
-    /// `restore`.
-    pub on_restart: Option<String>,
+    /// What the state machine found at start, before openraft restored anything:
+    /// `no-snapshot`, `covered` (the store covers its snapshot) or `restore`.
+    pub on_start: Option<String>,
     /// Snapshots restored at start.
     #[serde(default)]
     pub restores_at_start: u64,

@@ -25,8 +25,8 @@ pub struct Restart {
     pub id: u64,
     /// Whether its disk lost power (otherwise it was killed).
     pub power_cut: bool,
-    /// `covered`, `restore` or `no-snapshot`.
-    pub on_restart: String,
+    /// What its state machine found at start: `covered`, `restore` or `no-snapshot`.
+    pub on_start: String,
     /// Snapshots restored at start.
     pub restores_at_start: u64,
 }
@@ -136,7 +136,7 @@ impl Cluster {
         Ok(Restart {
             id,
             power_cut,
-            on_restart: m.on_restart.unwrap_or_default(),
+            on_start: m.on_start.unwrap_or_default(),
             restores_at_start: m.restores_at_start,
         })
     }

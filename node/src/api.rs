@@ -144,6 +144,9 @@ pub struct MetricsResponse {
     /// What a restart would do with the current snapshot: `no-snapshot`, `covered`
     /// or `restore` (`None` when the store could not be read).
     pub on_restart: Option<String>,
+    /// What the node found at start, before openraft restored anything: the same names
+    /// (`restore` means its store was behind its snapshot and the start restored it).
+    pub on_start: Option<String>,
     /// Snapshots restored into the store since the node started.
     pub restores: u64,
     /// Of those, the node's own snapshot restored at start-up.

@@ -292,6 +292,9 @@ async fn serve(args: Args) -> Result<(), String> {
         let (log_closer, sm_closer) = (log.closer(), sm.closer());
         let engine = sm.engine().clone();
         let observer = sm.observer();
+        // Before openraft starts: its start-up restore (a store behind its snapshot)
+        // makes the store cover the snapshot, and a later look would say so.
+        let on_start = crate::server::on_restart_name(&observer);
         let network = if many {
             network.for_group(group)
         } else {
@@ -311,6 +314,7 @@ async fn serve(args: Args) -> Result<(), String> {
             sync_mode: engine.sync_mode(),
             engine,
             observer,
+            on_start,
             faults: faults.clone(),
             snapshot_dir,
             request_timeout: Duration::from_millis(args.request_timeout_ms),

@@ -53,6 +53,9 @@ pub struct NodeState {
     pub engine: Arc<dyn Engine>,
     /// The state machine's observer.
     pub observer: Observer<TypeConfig>,
+    /// What the state machine found at start, before openraft restored anything
+    /// ([`on_restart_name`] of the observer then).
+    pub on_start: Option<String>,
     /// The network fault layer.
     pub faults: Arc<Faults>,
     /// The state machine's snapshot directory, where received snapshots are written.
@@ -498,6 +501,19 @@ async fn linearizable_read(
     }))
 }
 
+/// What a restart would do with the current snapshot, as the metrics name it:
+/// `no-snapshot`, `covered` or `restore` (`None` when the store cannot be read).
+pub fn on_restart_name(observer: &Observer<TypeConfig>) -> Option<String> {
+    observer.on_restart().ok().map(|on_restart| {
+        match on_restart {
+            OnRestart::NoSnapshot => "no-snapshot",
+            OnRestart::Covered => "covered",
+            OnRestart::Restore => "restore",
+        }
+        .to_owned()
+    })
+}
+
 async fn metrics(
     State(groups): State<Groups>,
     RawQuery(query): RawQuery,
@@ -505,14 +521,7 @@ async fn metrics(
     let state = group_of(&groups, query.as_deref())?;
     let metrics = state.raft.metrics().borrow_watched().clone();
     let membership = metrics.membership_config.membership();
-    let on_restart = state.observer.on_restart().ok().map(|on_restart| {
-        match on_restart {
-            OnRestart::NoSnapshot => "no-snapshot",
-            OnRestart::Covered => "covered",
-            OnRestart::Restore => "restore",
-        }
-        .to_owned()
-    });
+    let on_restart = on_restart_name(&state.observer);
     Ok(axum::Json(MetricsResponse {
         id: state.id,
         group: state.group,
@@ -528,6 +537,7 @@ async fn metrics(
         engine: state.engine_name.clone(),
         sync_mode: state.sync_mode.as_str().to_owned(),
         on_restart,
+        on_start: state.on_start.clone(),
         restores: state.observer.restores(),
         restores_at_start: state.observer.restores_at_start(),
         restores_received: state.observer.restores_received(),

@@ -68,6 +68,7 @@ fn sigterm_and_restart() {
         assert_eq!(state["data"]["while-down"], "yes");
         let metrics = client.metrics(&restarted.addr).await;
         assert_eq!(metrics["on_restart"], "covered", "{metrics}");
+        assert_eq!(metrics["on_start"], "covered", "{metrics}");
         assert_eq!(metrics["restores"], 0, "{metrics}");
         assert_eq!(metrics["restores_at_start"], 0, "{metrics}");
         assert_eq!(metrics["current_leader"], leader_id);
