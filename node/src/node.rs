@@ -274,6 +274,13 @@ async fn serve(args: Args) -> Result<(), String> {
             election_timeout_max: args.election_timeout_ms * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(args.snapshot_logs),
             max_in_snapshot_log_to_keep: args.max_in_snapshot_log_to_keep,
+            // A leader that restarts takes its leadership back without an election by
+            // default, and then reads at its old no-op entry or its stored commit index,
+            // whichever is higher. The commit index is stored lazily, and a NoSync state
+            // machine may come back below writes it had acknowledged (redb loses NoSync
+            // commits at a kill), so linearizable reads could miss them: an election
+            // after a restart makes the leader commit a new no-op before it reads.
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()
